@@ -8,6 +8,7 @@ exit with status 2; ``--json`` output goes alone on stdout (progress bars go to 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import math
@@ -17,8 +18,13 @@ from typing import Any
 
 from .errors import WorkbenchError
 
+#: modules with a ``register(subparsers)`` function adding their own sub-commands; each
+#: command's function receives the parsed args and returns an exit status.
+PLUGINS = ("workbench.geometry.cli", "workbench.training.cli", "workbench.report")
 
-def _records(df) -> list[dict[str, Any]]:
+
+def records(df) -> list[dict[str, Any]]:
+    """DataFrame rows as JSON-ready dicts (numpy scalars unwrapped, NaN/inf -> null)."""
     out = []
     for rec in df.to_dict(orient="records"):
         clean = {}
@@ -72,12 +78,32 @@ def _cache(args):
 
 
 def cmd_sts(args) -> int:
-    from .evaluation import evaluate_sts, summary
+    from .evaluation import evaluate_sts, load_pairs, summary
 
+    # Bad task names and missing data are reported before a model is loaded.
+    pairs = load_pairs(
+        args.tasks,
+        split=args.split,
+        data_dir=args.data_dir,
+        tokenized=args.tokenized,
+        max_pairs=args.max_pairs,
+    )
     enc = _load(args)
+    transform = None
+    if args.transform:
+        from .geometry.transforms import from_specs
+
+        transform = from_specs(
+            args.transform,
+            encoder=enc,
+            fit_on=args.fit_on,
+            data_dir=args.data_dir,
+            cache=_cache(args),
+        )
     res = evaluate_sts(
         enc,
-        tasks=args.tasks,
+        pairs=pairs,
+        transform=transform,
         split=args.split,
         similarity=args.similarity,
         data_dir=args.data_dir,
@@ -91,7 +117,7 @@ def cmd_sts(args) -> int:
     level = args.aggregation
     rows = res[res["level"] == level].reset_index(drop=True)
     if args.json:
-        print(json.dumps(_records(rows)))
+        print(json.dumps(records(rows)))
         return 0
     print(
         f"{enc.describe()}  split={args.split}  similarity={args.similarity}  "
@@ -129,7 +155,7 @@ def cmd_datasets(args) -> int:
 
     df = available(args.data_dir)
     if args.json:
-        print(json.dumps(_records(df.astype({"path": str}))))
+        print(json.dumps(records(df.astype({"path": str}))))
     else:
         print(df.to_string(index=False))
     return 0
@@ -148,7 +174,10 @@ def cmd_download(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="workbench", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="workbench",
+        description="Study sentence embeddings: encoders, STS, geometry, training.",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log what is happening")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -179,6 +208,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for CIs (0=off)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--max-pairs", type=int, help="first N pairs per subset (quick look)")
+    s.add_argument(
+        "--transform",
+        action="append",
+        metavar="SPEC",
+        help="embedding transform applied before scoring, repeatable, in order: "
+        "whiten:pca, whiten:zca, whiten:pca-cor, whiten:zca-cor, "
+        "whiten:cholesky, whiten:bert:256, truncate:first:96, "
+        "truncate:random:96:SEED, truncate:pca:96",
+    )
+    s.add_argument(
+        "--fit-on",
+        metavar="DATASET",
+        help="reference corpus the transforms are fitted on (never the test pairs "
+        "unless named explicitly)",
+    )
     s.add_argument("--json", action="store_true", help="one JSON array on stdout")
     s.set_defaults(func=cmd_sts)
 
@@ -196,6 +240,15 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("--tasks", help="comma-separated datasets (default: all)")
     dl.add_argument("--force", action="store_true", help="fetch again even if present")
     dl.set_defaults(func=cmd_download)
+
+    for name in PLUGINS:  # sub-commands that live with their feature
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name is not None and name.startswith(e.name):
+                continue  # that part of the workbench is not there (yet)
+            raise
+        module.register(sub)
     return p
 
 

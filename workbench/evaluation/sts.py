@@ -126,6 +126,7 @@ def evaluate_sts(
     cache: bool | str = True,
     max_pairs: int | None = None,
     label: str | None = None,
+    pairs: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Evaluate an encoder (object or anything :func:`~workbench.load_encoder` takes) on STS.
 
@@ -133,6 +134,7 @@ def evaluate_sts(
     aggregation (``all``, ``mean``, ``wmean``), with ``spearman``, ``pearson`` (x100),
     bootstrap CI bounds, ``n_pairs`` and the columns ``encoder``, ``split``,
     ``similarity``. ``aggregation`` keeps only that level's rows (one per task).
+    ``pairs`` (from :func:`load_pairs`) replaces ``tasks``/``split``/``data_dir``.
     """
     from ..encoders import load_encoder
 
