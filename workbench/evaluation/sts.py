@@ -142,10 +142,11 @@ def evaluate_sts(
         raise InvalidInputError(
             f"unknown aggregation {aggregation!r}; choose all, mean, wmean or subset"
         )
+    if pairs is None:
+        pairs = load_pairs(
+            tasks, split=split, data_dir=data_dir, tokenized=tokenized, max_pairs=max_pairs
+        )
     encoder = load_encoder(encoder)
-    pairs = load_pairs(
-        tasks, split=split, data_dir=data_dir, tokenized=tokenized, max_pairs=max_pairs
-    )
     preds = predict(
         encoder,
         pairs,
