@@ -7,6 +7,20 @@ from pathlib import Path
 
 import pytest
 
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data" / "senteval"
+
+
+def pytest_configure(config):
+    """Tests never reach a model hub, read the shared data, and share one embedding cache
+    per checkout (under .pytest_cache, so a re-run does not re-encode)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if SHARED_DATA.is_dir():
+        os.environ.setdefault("WORKBENCH_DATA_DIR", str(SHARED_DATA))
+    os.environ.setdefault("WORKBENCH_CACHE_DIR", str(REPO / ".pytest_cache" / "workbench"))
+
 
 @pytest.fixture(scope="session")
 def senteval_dir() -> Path:
