@@ -23,6 +23,7 @@ _EXPORTS = {
     "PROMPTS": "workbench.encoders",
     "encode": "workbench.embed",
     "evaluate_sts": "workbench.evaluation",
+    "evaluate_many": "workbench.evaluation",
     "compare": "workbench.evaluation",
     "predict": "workbench.evaluation",
     "load_pairs": "workbench.evaluation",

@@ -10,7 +10,7 @@ from .stats import (
     score_task,
     williams_test,
 )
-from .sts import compare, evaluate_sts, load_pairs, predict, score, summary
+from .sts import compare, evaluate_many, evaluate_sts, load_pairs, predict, score, summary
 
 __all__ = [
     "AGGREGATIONS",
@@ -18,6 +18,7 @@ __all__ = [
     "aggregate",
     "compare",
     "correlation",
+    "evaluate_many",
     "evaluate_sts",
     "load_pairs",
     "pair_scores",

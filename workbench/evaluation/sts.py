@@ -166,6 +166,29 @@ def evaluate_sts(
     return res
 
 
+def evaluate_many(encoders: dict[str, Any] | Sequence[Any], **kwargs: Any) -> pd.DataFrame:
+    """:func:`evaluate_sts` for several encoders, one tidy frame; keys of a dict are labels.
+
+    The pairs are read once and shared, so every encoder is scored on identical pairs (which
+    :func:`compare` and the paired tests need).
+    """
+    if not isinstance(encoders, dict):
+        encoders = dict(enumerate(encoders))  # integer keys: label by encoder.describe()
+    if "pairs" not in kwargs:
+        kwargs["pairs"] = load_pairs(
+            kwargs.pop("tasks", None),
+            split=kwargs.get("split", "test"),
+            data_dir=kwargs.pop("data_dir", None),
+            tokenized=kwargs.pop("tokenized", False),
+            max_pairs=kwargs.get("max_pairs"),
+        )
+    frames = [
+        evaluate_sts(enc, label=None if isinstance(label, int) else str(label), **kwargs)
+        for label, enc in encoders.items()
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
 def summary(
     results: pd.DataFrame, aggregation: str = "all", metric: str = "spearman"
 ) -> pd.DataFrame:
