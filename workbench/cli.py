@@ -49,6 +49,11 @@ def _add_encoder_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--layer", type=int, help="hidden layer to pool (0 = embeddings; -1 = last)")
     g.add_argument("--prompt", help="prompt name (prompteol, ...) or template with {text}")
     g.add_argument("--max-length", type=int, help="truncate texts to this many tokens")
+    g.add_argument(
+        "--token-prepending",
+        action="store_true",
+        help="Token Prepending for decoder LLMs (training-free; Fu et al.)",
+    )
     g.add_argument("--batch-size", type=int, default=None)
     g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     g.add_argument("--dtype", default="auto", help="auto, float32, float16, bfloat16")
@@ -62,6 +67,8 @@ def _load(args):
     kwargs: dict[str, Any] = {}
     if args.max_length:
         kwargs["max_length"] = args.max_length
+    if getattr(args, "token_prepending", False):
+        kwargs["token_prepending"] = True
     if args.device != "auto":
         kwargs["device"] = args.device
     if args.dtype != "auto":

@@ -150,6 +150,16 @@ class HFEncoder(Encoder):
     prompt : a template with ``{text}`` or a registered name (``prompteol``, ...).
     max_length : truncation in tokens (default: the folder's ``max_seq_length``, else 512).
     device, dtype : ``auto`` picks CUDA with bf16/fp16 when present, else CPU float32.
+    token_prepending : decoder LLMs only (Fu et al., 2025, "Token Prepending: A Training-Free
+        Approach for Eliciting Better Sentence Embeddings from LLMs"). A placeholder token is
+        put before the sentence, and at the input of decoder layers ``[start, end)`` its state
+        is overwritten with the last token's state, so that earlier tokens can attend to a
+        summary of the whole sentence despite causal attention. ``True`` scales the paper's
+        Llama-2-7B setting (layers 1-6 of 32) to the model's depth; a ``(start, end)`` pair
+        sets it. Unlike the paper, which adds a new token with a random input embedding, the
+        placeholder reuses the tokenizer's EOS token, so results are deterministic (its input
+        embedding only matters for the layers before ``start``). Combine with ``layer=`` for
+        the paper's intermediate-layer read-out.
     """
 
     def __init__(
@@ -167,6 +177,7 @@ class HFEncoder(Encoder):
         batch_size: int = 64,
         identity: str | None = None,
         trust_remote_code: bool = False,
+        token_prepending: bool | tuple[int, int] = False,
     ) -> None:
         import torch
         import transformers
@@ -277,6 +288,7 @@ class HFEncoder(Encoder):
         self._identity = identity
         self._dim = int(getattr(cfg, "hidden_size", 0) or cfg.d_model)
         self._torch = torch
+        self.token_prepending = self._resolve_token_prepending(token_prepending)
 
     @property
     def dim(self) -> int:
@@ -291,6 +303,7 @@ class HFEncoder(Encoder):
             "prompt": self.prompt,
             "max_length": self.max_length,
             "dtype": str(self.torch_dtype).replace("torch.", ""),
+            **({"token_prepending": list(self.token_prepending)} if self.token_prepending else {}),
         }
 
     def describe(self) -> str:
@@ -299,13 +312,79 @@ class HFEncoder(Encoder):
             parts.append(f"layer={self.layer}")
         if self.prompt:
             parts.append(f"prompt={self.prompt_name or 'custom'}")
+        if self.token_prepending:
+            parts.append("token-prepending={}-{}".format(*self.token_prepending))
         return " ".join(parts)
+
+    # -- Token Prepending ---------------------------------------------------------------------
+    def _resolve_token_prepending(self, tp) -> tuple[int, int] | None:
+        """Layers ``[start, end)`` (0-based decoder layer indices) whose input gets the
+        sentence summary written into the placeholder token, or None."""
+        if not tp:
+            return None
+        if not self.is_decoder:
+            raise InvalidInputError(
+                "token_prepending is for decoder LLMs (causal attention); "
+                f"{self.name} is an encoder whose tokens already see the whole sentence"
+            )
+        if self.pooling != "last-token":
+            raise InvalidInputError("token_prepending needs pooling='last-token'")
+        if tp is True:
+            # Fu et al. use layers 1..6 (exiting index 7) of Llama-2-7B's 32; scale to depth.
+            tp = (1, max(2, round(7 * self.num_layers / 32)))
+        start, end = (int(x) for x in tp)
+        if not 0 <= start < end <= self.num_layers:
+            raise InvalidInputError(
+                f"token_prepending layers {tp} must satisfy 0 <= start < end <= {self.num_layers}"
+            )
+        layers = getattr(getattr(self.model, "model", self.model), "layers", None)
+        if layers is None:
+            layers = getattr(self.model, "layers", None)
+        if layers is None or len(layers) != self.num_layers:
+            raise WorkbenchError(
+                f"token_prepending: cannot find the decoder layers of {type(self.model).__name__}"
+            )
+        self._tp_layers = layers
+        self._tp_token = self.tokenizer.eos_token or self.tokenizer.unk_token
+        self._tp_id = self.tokenizer.convert_tokens_to_ids(self._tp_token)
+        return (start, end)
+
+    def _tp_hooks(self, input_ids, mask):
+        """Forward pre-hooks implementing Token Prepending for one batch; returns handles."""
+        torch = self._torch
+        has = input_ids == self._tp_id
+        if not bool(has.any(dim=1).all()):
+            raise WorkbenchError("token_prepending: a text lost its placeholder (truncated?)")
+        pst = has.float().argmax(dim=1)
+        positions = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
+        last = (positions * mask.long()).max(dim=1).values
+        rows = torch.arange(input_ids.shape[0], device=input_ids.device)
+
+        def hook(module, args, kwargs):
+            hidden = args[0] if args else kwargs["hidden_states"]
+            hidden = hidden.clone()
+            hidden[rows, pst] = hidden[rows, last]
+            if args:
+                return (hidden, *args[1:]), kwargs
+            return args, {**kwargs, "hidden_states": hidden}
+
+        start, end = self.token_prepending
+        return [
+            self._tp_layers[i].register_forward_pre_hook(hook, with_kwargs=True, prepend=True)
+            for i in range(start, end)
+        ]
 
     # -- encoding ---------------------------------------------------------------------------
     def _format(self, texts: Sequence[str]) -> list[str]:
-        if not self.prompt:
+        template = self.prompt or "{text}"
+        if self.token_prepending:
+            # The placeholder goes just before the sentence (before its opening quote in
+            # PromptEOL-style templates), as in the Token Prepending paper.
+            slot = '"{text}"' if '"{text}"' in template else "{text}"
+            template = template.replace(slot, self._tp_token + slot, 1)
+        if template == "{text}":
             return list(texts)
-        return [self.prompt.replace("{text}", t) for t in texts]
+        return [template.replace("{text}", t) for t in texts]
 
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids of each (prompted) text, truncated to ``max_length``."""
@@ -337,7 +416,14 @@ class HFEncoder(Encoder):
     def forward_pooled(self, input_ids, mask):
         """Pooled vectors of one padded batch (a torch tensor on the model's device)."""
         need_all = self.layer is not None or self.pooling in NEEDS_ALL_LAYERS
-        out = self.model(input_ids=input_ids, attention_mask=mask, output_hidden_states=need_all)
+        hooks = self._tp_hooks(input_ids, mask) if self.token_prepending else []
+        try:
+            out = self.model(
+                input_ids=input_ids, attention_mask=mask, output_hidden_states=need_all
+            )
+        finally:
+            for h in hooks:
+                h.remove()
         if self.pooling == "pooler":
             pooled = getattr(out, "pooler_output", None)
             if pooled is None:
