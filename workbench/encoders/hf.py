@@ -207,12 +207,18 @@ class HFEncoder(Encoder):
                 model_path, trust_remote_code=trust_remote_code
             )
             kwargs = dict(dtype=self.torch_dtype, trust_remote_code=trust_remote_code)
+            # A decoder's base model loaded from a *ForCausalLM checkpoint leaves lm_head
+            # unused; transformers reports that as a warning table on every load.
+            verbosity = transformers.utils.logging.get_verbosity()
+            transformers.utils.logging.set_verbosity_error()
             try:
                 self.model = AutoModel.from_pretrained(
                     model_path, attn_implementation="sdpa", **kwargs
                 )
             except (ValueError, ImportError):  # architecture without SDPA support
                 self.model = AutoModel.from_pretrained(model_path, **kwargs)
+            finally:
+                transformers.utils.logging.set_verbosity(verbosity)
         except (OSError, ValueError, KeyError) as e:
             offline = os.environ.get("HF_HUB_OFFLINE") == "1"
             hint = (
