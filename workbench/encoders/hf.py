@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -211,14 +212,25 @@ class HFEncoder(Encoder):
             # unused; transformers reports that as a warning table on every load.
             verbosity = transformers.utils.logging.get_verbosity()
             transformers.utils.logging.set_verbosity_error()
+            kwargs["output_loading_info"] = True
             try:
-                self.model = AutoModel.from_pretrained(
+                self.model, info = AutoModel.from_pretrained(
                     model_path, attn_implementation="sdpa", **kwargs
                 )
             except (ValueError, ImportError):  # architecture without SDPA support
-                self.model = AutoModel.from_pretrained(model_path, **kwargs)
+                self.model, info = AutoModel.from_pretrained(model_path, **kwargs)
             finally:
                 transformers.utils.logging.set_verbosity(verbosity)
+            # ...but weights missing from the checkpoint would be random: never silent.
+            missing = sorted(info.get("missing_keys") or [])
+            if missing:
+                warnings.warn(
+                    f"{model}: {len(missing)} weights are not in the checkpoint and were "
+                    f"randomly initialised ({', '.join(missing[:4])}"
+                    f"{', ...' if len(missing) > 4 else ''}); embeddings that use them are "
+                    "meaningless",
+                    stacklevel=2,
+                )
         except (OSError, ValueError, KeyError) as e:
             offline = os.environ.get("HF_HUB_OFFLINE") == "1"
             hint = (
