@@ -1,0 +1,148 @@
+"""``workbench train``: the command-line face of :func:`workbench.training.train`.
+
+One process::
+
+    workbench train --recipe cosent --base all-MiniLM-L6-v2 --data stsb-train --out runs/c
+
+Many (the global batch is split between them; gloo on the CPU, nccl on CUDA)::
+
+    torchrun --nproc_per_node 2 $(which workbench) train --recipe simcse-sup ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import Any
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        msg = f"expected comma-separated integers, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``train`` sub-command."""
+    from .data import DATASETS
+    from .recipes import RECIPES
+
+    p = subparsers.add_parser(
+        "train",
+        help="fine-tune an encoder (SimCSE, CoSENT, AnglE, Pcc, Matryoshka, 2D Matryoshka)",
+        description="Train an encoder and write a sentence-transformers folder that "
+        "workbench.load_encoder reads. Re-running the same command after a crash resumes "
+        "from the last checkpoint.",
+    )
+    p.add_argument("--recipe", required=True, help="one of: " + ", ".join(RECIPES))
+    p.add_argument("--base", default="all-MiniLM-L6-v2", help="encoder to start from")
+    p.add_argument("--data", help="dataset (" + ", ".join(DATASETS) + ") or a .txt/.tsv file")
+    p.add_argument("--out", required=True, help="output folder")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--steps", type=int, help="optimiser steps (wins over epochs)")
+    g.add_argument("--epochs", type=float, help="passes over the data (recipe default)")
+    p.add_argument("--batch-size", type=int, help="global batch (split across processes)")
+    p.add_argument("--lr", type=float, help="peak learning rate (linear warmup and decay)")
+    p.add_argument("--max-len", type=int, help="truncate training texts to this many tokens")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda")
+    p.add_argument("--pooling", help="cls, mean, max, mean-sqrt-len, last-token (default: base's)")
+    p.add_argument("--prompt", help="prompt template or name (recorded; apply it when loading)")
+    p.add_argument("--inner", help="loss inside matryoshka/matryoshka2d (default cosent)")
+    p.add_argument("--dims", type=_int_list, help="Matryoshka dims, e.g. 384,192,96,48")
+    p.add_argument("--layers-per-step", type=int, default=1, help="matryoshka2d: layers sampled")
+    p.add_argument("--temperature", type=float, default=0.05, help="SimCSE temperature")
+    p.add_argument("--scale", type=float, default=20.0, help="CoSENT/AnglE scale")
+    p.add_argument("--dropout", type=float, help="override every dropout probability")
+    p.add_argument("--warmup-ratio", type=float, default=0.1)
+    p.add_argument("--data-limit", type=int, help="first N training rows only")
+    p.add_argument("--eval-data", default="stsb-dev", help="graded dev pairs ('none' = off)")
+    p.add_argument("--eval-every", type=int, help="steps between dev evaluations/checkpoints")
+    p.add_argument("--eval-max-pairs", type=int, help="first N dev pairs only")
+    p.add_argument(
+        "--bucket",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="length-bucketed batches (default: on for CUDA)",
+    )
+    p.add_argument(
+        "--bf16",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="bf16 autocast (default: on for CUDA with bf16)",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
+    p.add_argument("--no-resume", action="store_true", help="refuse to resume a checkpoint")
+    p.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    p.set_defaults(func=cmd_train)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .loop import train
+
+    res = train(
+        args.recipe,
+        base=args.base,
+        data=args.data,
+        out=args.out,
+        resume=not args.no_resume,
+        overwrite=args.overwrite,
+        steps=args.steps,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        max_len=args.max_len,
+        seed=args.seed,
+        device=args.device,
+        pooling=args.pooling,
+        prompt=args.prompt,
+        inner=args.inner,
+        dims=args.dims,
+        n_layers_per_step=args.layers_per_step,
+        temperature=args.temperature,
+        scale=args.scale,
+        dropout=args.dropout,
+        warmup_ratio=args.warmup_ratio,
+        data_limit=args.data_limit,
+        eval_data=None if str(args.eval_data).lower() == "none" else args.eval_data,
+        eval_every=args.eval_every,
+        eval_max_pairs=args.eval_max_pairs,
+        bucket=args.bucket,
+        bf16=args.bf16,
+        show_progress=not args.json,
+    )
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0
+    info = res.info
+    summary = {
+        "out": str(res.out),
+        "recipe": info["recipe"] + (f":{info['inner']}" if info["inner"] else ""),
+        "base": info["base"],
+        "data": info["data"],
+        "steps": info["steps"],
+        "world_size": info["world_size"],
+        "device": info["device"],
+        "best_step": res.best_step,
+        "best_dev_score": res.best_score,
+        "dev_metric": info["dev_metric"],
+        "steps_per_second": info["steps_per_second"],
+    }
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    print(
+        f"trained {summary['recipe']} from {info['base']} on {info['data']['name']} "
+        f"({info['steps']} steps, {info['world_size']} process(es), {info['device']})"
+    )
+    if res.best_score is not None:
+        first = res.eval_curve["score"].iloc[0]
+        print(
+            f"dev: {first:.2f} before -> {res.best_score:.2f} best (step {res.best_step}); "
+            f"{info['dev_metric']}"
+        )
+    print(f"{info['steps_per_second']} steps/s; written to {res.out}")
+    print(f"evaluate: workbench sts --encoder {res.out} --tasks STSBenchmark")
+    return 0

@@ -1,0 +1,33 @@
+"""Training losses, one per module, each naming its paper.
+
+Every loss is a :class:`torch.nn.Module` called as ``loss(columns, labels)``:
+
+- ``columns``: a list of ``(N, D)`` embedding tensors, one per input column (anchors,
+  positives, hard negatives; or the two sentences of a graded pair), already gathered from
+  every process, so the loss always sees the global batch;
+- ``labels``: ``(N,)`` float gold scores in [0, 1] for graded pairs, else ``None``.
+
+:class:`Matryoshka2dLoss` also takes ``prior_layers`` (the same columns pooled at earlier
+layers). The training loop never needs to know which loss it runs.
+"""
+
+from __future__ import annotations
+
+from .angle import AnglELoss, angle_similarity
+from .base import EmbeddingLoss
+from .cosent import CoSENTLoss
+from .matryoshka import MatryoshkaLoss
+from .matryoshka2d import Matryoshka2dLoss
+from .pcc import PccLoss
+from .simcse import SimCSELoss
+
+__all__ = [
+    "AnglELoss",
+    "CoSENTLoss",
+    "EmbeddingLoss",
+    "Matryoshka2dLoss",
+    "MatryoshkaLoss",
+    "PccLoss",
+    "SimCSELoss",
+    "angle_similarity",
+]
