@@ -1,0 +1,139 @@
+"""Small pieces shared by the dashboard and the explorer: figure display, the message area,
+progress reporting, and the list of encoders to offer."""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as W
+
+log = logging.getLogger(__name__)
+
+CSS = """
+<style>
+.wb-app { font-family: var(--jp-ui-font-family, sans-serif); }
+.wb-msg-error { background: #fdecea; color: #8a1c12; border-left: 4px solid #d93025;
+  padding: 6px 10px; margin: 4px 0; white-space: pre-wrap; }
+.wb-msg-info { background: #eef4fb; color: #0b3c6b; border-left: 4px solid #0072B2;
+  padding: 6px 10px; margin: 4px 0; }
+table.wb-table { border-collapse: collapse; font-size: 12.5px; margin: 4px 0; }
+table.wb-table th, table.wb-table td { padding: 3px 8px; border-bottom: 1px solid #ddd;
+  text-align: right; }
+table.wb-table th:first-child, table.wb-table td:first-child { text-align: left; }
+table.wb-neigh td:nth-child(2), table.wb-neigh th:nth-child(2) { text-align: left;
+  max-width: 460px; }
+.wb-caption { color: #555; font-size: 12px; }
+</style>
+"""
+
+
+def figure_bundle(fig) -> dict[str, Any]:
+    """A plotly figure as the mime bundle JupyterLab and Voila render (no plotly.js inline)."""
+    from plotly.io import to_json
+
+    spec = json.loads(to_json(fig.to_dict(), validate=False, remove_uids=False))
+    # responsive=True would size the plot by its container, whose height the plot itself
+    # gives: inside an Output widget that collapses to 0 px in JupyterLab
+    spec["config"] = {"displaylogo": False, "responsive": False}
+    title = fig.layout.title.text or "figure"
+    return {"application/vnd.plotly.v1+json": spec, "text/plain": f"<plotly figure: {title}>"}
+
+
+def show_figure(out: W.Output, fig) -> None:
+    """Replace what ``out`` shows by ``fig``."""
+    from IPython import get_ipython
+    from IPython.display import display
+
+    if get_ipython() is None:  # plain Python (tests, scripts): nothing can render it
+        return
+    out.clear_output(wait=True)
+    with out:
+        display(figure_bundle(fig), raw=True)
+
+
+class MessageArea:
+    """An HTML widget that shows one error or note at a time (empty when all is well)."""
+
+    def __init__(self) -> None:
+        self.widget = W.HTML(value="")
+        self.widget.add_class("wb-message")
+        self.text = ""
+        self.kind = ""
+
+    def error(self, text: str) -> None:
+        log.info("dashboard message: %s", text)
+        self.text, self.kind = text, "error"
+        self.widget.value = f'<div class="wb-msg-error">⚠ {html.escape(text)}</div>'
+
+    def info(self, text: str) -> None:
+        self.text, self.kind = text, "info"
+        self.widget.value = f'<div class="wb-msg-info">{html.escape(text)}</div>'
+
+    def clear(self) -> None:
+        self.text, self.kind = "", ""
+        self.widget.value = ""
+
+
+class Progress:
+    """A progress bar with a status line; ``step(msg)`` advances, ``note(msg)`` only says."""
+
+    def __init__(self) -> None:
+        self.bar = W.IntProgress(value=0, min=0, max=1, layout=W.Layout(width="180px"))
+        self.label = W.HTML(value="")
+        self.bar.add_class("wb-progress")
+        self.label.add_class("wb-status")
+        self.widget = W.HBox([self.bar, self.label])
+
+    def start(self, steps: int, msg: str = "working…") -> None:
+        self.bar.max = max(1, steps)
+        self.bar.value = 0
+        self.bar.bar_style = "info"
+        self.note(msg)
+
+    def step(self, msg: str) -> None:
+        self.bar.value = min(self.bar.max, self.bar.value + 1)
+        self.note(msg)
+
+    def note(self, msg: str) -> None:
+        self.label.value = f'<span class="wb-caption">{html.escape(msg)}</span>'
+
+    def done(self, msg: str = "ready", ok: bool = True) -> None:
+        self.bar.value = self.bar.max
+        self.bar.bar_style = "success" if ok else "danger"
+        self.note(msg)
+
+
+def df_html(df, classes: str = "wb-table", index: bool = True) -> str:
+    """A DataFrame as a compact HTML table (escaped); a named index becomes the first column."""
+    if index and df.index.name:
+        df, index = df.reset_index(), False
+    return df.to_html(classes=classes, index=index, escape=True, border=0, na_rep="")
+
+
+def find_trained(folders: Iterable[str | os.PathLike]) -> list[str]:
+    """Model folders (a ``config.json`` or ``modules.json`` inside) in or at ``folders``:
+    the outputs of training runs, which :func:`workbench.load_encoder` reads."""
+    found: list[str] = []
+    for f in folders:
+        root = Path(f).expanduser()
+        if not root.is_dir():
+            continue
+        candidates = [root, *sorted(p for p in root.iterdir() if p.is_dir())]
+        for c in candidates:
+            if (c / "config.json").is_file() or (c / "modules.json").is_file():
+                found.append(str(c))
+    return list(dict.fromkeys(found))
+
+
+def encoder_choices(extra: Iterable[str] = (), trained: Iterable[str] = ()) -> list[str]:
+    """Installed registered encoders, then ``extra`` names, then trained model folders."""
+    from ..encoders import list_encoders
+
+    names = [r["name"] for r in list_encoders() if r["installed"]]
+    return list(dict.fromkeys([*names, *extra, *trained]))
