@@ -1,0 +1,335 @@
+"""The dashboard notebook in a real JupyterLab, driven by headless Chromium (Playwright).
+
+Starts ``jupyter lab`` on loopback (``--allow-root``: CI runs as root), opens
+``notebooks/06_dashboard.ipynb`` (a copy, so no output is written back) with ``?reset``, runs
+all cells, waits for the dashboard, changes the datasets control, and checks that the STS
+table and the bar chart both change. Screenshots go to the pytest tmp dir, and to
+``docs/screenshots/`` when ``WORKBENCH_UPDATE_SCREENSHOTS=1``. The server is stopped by its
+PID. Needs Debian's ``/usr/bin/chromium`` (``.ci/prepare`` installs it) and the ``playwright``
+package; Playwright never downloads a browser here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOK = REPO / "notebooks" / "06_dashboard.ipynb"
+CHROMIUM = os.environ.get("WORKBENCH_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = REPO / "docs" / "screenshots"
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_http(
+    url: str, proc: subprocess.Popen, log: Path, timeout: float = 120, any_status: bool = False
+) -> None:
+    """Wait until ``url`` answers 200 (or anything, with ``any_status``: the server is up)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"the server exited early:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                if r.status == 200:
+                    return
+        except urllib.error.HTTPError:
+            if any_status:
+                return
+            time.sleep(0.5)
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"the server did not answer within {timeout}s:\n{log.read_text()[-3000:]}")
+
+
+def _start_lab(tmp: Path, root: Path, token: str, port: int) -> tuple[subprocess.Popen, Path]:
+    """JupyterLab with its own config, runtime and workspace folders (nothing from ~ leaks in)."""
+    config = tmp / "jupyter-config"
+    (config / "labconfig").mkdir(parents=True)
+    # no "news" toast over the page in the screenshot
+    (config / "labconfig" / "page_config.json").write_text(
+        json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}})
+    )
+    env = dict(os.environ)
+    env.update(
+        JUPYTER_CONFIG_DIR=str(config),
+        JUPYTER_RUNTIME_DIR=str(tmp / "jupyter-runtime"),
+        JUPYTERLAB_WORKSPACES_DIR=str(tmp / "jupyter-workspaces"),
+        JUPYTERLAB_SETTINGS_DIR=str(tmp / "jupyter-settings"),
+        WORKBENCH_QUICK="1",
+        PYTHONUNBUFFERED="1",
+    )
+    log = tmp / "jupyter-lab.log"
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--allow-root",
+        "--no-browser",
+        f"--port={port}",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.token={token}",
+        f"--ServerApp.root_dir={root}",
+        "--ServerApp.port_retries=0",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=root, start_new_session=True
+        )
+    return proc, log
+
+
+def _keep_screenshot(src: Path) -> None:
+    """Copy a screenshot to docs/screenshots/ (256 colours: small enough for the repo)."""
+    from PIL import Image
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    img = Image.open(src).convert("RGB")
+    img.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(
+        SCREENSHOTS / src.name, optimize=True
+    )
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop the server by its PID (SIGTERM: it shuts its kernels down), then make sure."""
+    if proc.poll() is not None:
+        return
+    os.kill(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+_PLOT_STATE = """(sel) => {
+  const gd = document.querySelector(sel + ' .js-plotly-plot');
+  if (!gd || !gd.data) return null;
+  return JSON.stringify({ticks: (gd.layout.xaxis || {}).ticktext || null,
+                         traces: gd.data.map(t => [t.type, t.name || '', (t.y || []).length])});
+}"""
+
+
+def _run_all(page, attempts: int = 3) -> None:
+    """Run > Run All Cells, once the kernel is idle; retried if no cell starts (a click that
+    lands while JupyterLab is still restoring its layout is lost)."""
+    started = (
+        "() => [...document.querySelectorAll('.jp-InputPrompt')]"
+        ".some(e => /\\[(\\*|\\d+)\\]/.test(e.textContent))"
+    )
+    for _ in range(attempts):
+        page.wait_for_function(
+            "() => { const e = document.querySelector('.jp-Notebook-ExecutionIndicator'); "
+            "return e && e.getAttribute('data-status') === 'idle'; }",
+            timeout=120_000,
+        )
+        page.wait_for_timeout(1500)
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+        try:
+            page.wait_for_function(started, timeout=20_000)
+            return
+        except Exception:
+            page.keyboard.press("Escape")
+    raise AssertionError("Run All Cells did not start any cell")
+
+
+def test_dashboard_in_jupyterlab(tmp_path, senteval_dir):
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium; .ci/prepare does it)")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="python playwright is not installed (pip install playwright)"
+    )
+    pytest.importorskip("jupyterlab")
+    os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+
+    root = tmp_path / "lab"
+    root.mkdir()
+    shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
+    token = "workbench-test-" + os.urandom(6).hex()
+    port = _free_port()
+    proc, log = _start_lab(tmp_path, root, token, port)
+    shots = []
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/api/status?token={token}", proc, log)
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1500, "height": 2200})
+                page.set_default_timeout(60_000)
+                page.goto(
+                    f"http://127.0.0.1:{port}/lab/tree/{NOTEBOOK.name}?reset&token={token}",
+                    wait_until="domcontentloaded",
+                )
+                page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=120_000)
+                _run_all(page)
+                dash = page.locator(".wb-dashboard")
+                page.wait_for_selector(".wb-dashboard .wb-table-area table", timeout=240_000)
+                page.wait_for_function(
+                    f"() => ({_PLOT_STATE})('.wb-bar') !== null", timeout=120_000
+                )
+                page.wait_for_function(
+                    f"() => ({_PLOT_STATE})('.wb-scatter') !== null", timeout=120_000
+                )
+                table_before = dash.locator(".wb-table-area table").inner_text()
+                bar_before = json.loads(page.evaluate(_PLOT_STATE, ".wb-bar"))
+                assert "all-MiniLM-L6-v2" in table_before and "glove-6b-50d" in table_before
+                assert "SICK-R" not in table_before
+                assert bar_before["ticks"] == ["STS-B"]
+                shots.append(tmp_path / "dashboard-before.png")
+                dash.screenshot(path=str(shots[-1]))
+
+                # change a control as a user would: add SICK-R to the datasets
+                dash.locator(".wb-datasets select").select_option(
+                    ["STSBenchmark", "SICKRelatedness"]
+                )
+                page.wait_for_function(
+                    "() => { const t = document.querySelector('.wb-dashboard .wb-table-area "
+                    "table'); return t && t.innerText.includes('SICK-R'); }",
+                    timeout=180_000,
+                )
+                page.wait_for_function(
+                    f"() => {{ const s = ({_PLOT_STATE})('.wb-bar'); "
+                    "return s && JSON.parse(s).ticks.includes('SICK-R'); }",
+                    timeout=60_000,
+                )
+                table_after = dash.locator(".wb-table-area table").inner_text()
+                bar_after = json.loads(page.evaluate(_PLOT_STATE, ".wb-bar"))
+                assert table_after != table_before
+                assert bar_after["ticks"] == ["STS-B", "SICK-R", "avg"]
+                assert bar_after != bar_before
+                # no error box in the dashboard
+                assert dash.locator(".wb-message .wb-msg-error").count() == 0
+                # the embedding space follows: both datasets in it, and the dashboard idle
+                page.wait_for_function(
+                    f"() => {{ const s = ({_PLOT_STATE})('.wb-scatter'); "
+                    "const st = document.querySelector('.wb-dashboard .wb-status'); "
+                    "return s && JSON.parse(s).traces.length === 2 && st && "
+                    "st.innerText.trim() === 'ready'; }",
+                    timeout=120_000,
+                )
+                page.wait_for_timeout(500)  # let plotly finish its transition
+                shots.append(tmp_path / "dashboard.png")
+                dash.screenshot(path=str(shots[-1]))
+
+                explorer = page.locator(".wb-explorer")
+                page.wait_for_function(
+                    f"() => ({_PLOT_STATE})('.wb-ex-curve') !== null", timeout=180_000
+                )
+                explorer.scroll_into_view_if_needed()
+                page.wait_for_timeout(500)
+                shots.append(tmp_path / "explorer.png")
+                explorer.screenshot(path=str(shots[-1]))
+                assert dash.locator(".wb-table-area table").count() == 1
+            except Exception:
+                page.screenshot(path=str(tmp_path / "failure.png"))
+                raise
+            finally:
+                browser.close()
+    finally:
+        _stop(proc)
+    assert proc.poll() is not None, "jupyter lab is still running"
+    for s in shots:
+        assert s.stat().st_size > 10_000, f"{s} looks empty"
+    if os.environ.get("WORKBENCH_UPDATE_SCREENSHOTS") == "1":
+        for s in shots[1:]:
+            _keep_screenshot(s)
+
+
+def test_dashboard_as_voila_page(tmp_path, senteval_dir):
+    """The same notebook served by Voila: the app renders, code cells are hidden."""
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium; .ci/prepare does it)")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="python playwright is not installed (pip install playwright)"
+    )
+    pytest.importorskip("voila", reason="voila is not installed (pip install voila)")
+    root = tmp_path / "voila"
+    root.mkdir()
+    shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
+    port = _free_port()
+    env = dict(
+        os.environ,
+        WORKBENCH_QUICK="1",
+        JUPYTER_CONFIG_DIR=str(tmp_path / "jupyter-config"),
+        JUPYTER_RUNTIME_DIR=str(tmp_path / "jupyter-runtime"),
+    )
+    log = tmp_path / "voila.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "voila",
+                "--no-browser",
+                f"--port={port}",
+                "--Voila.ip=127.0.0.1",
+                str(root / NOTEBOOK.name),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=root,
+            start_new_session=True,
+        )
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/voila/static/", proc, log, any_status=True)
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1250})
+                # Voila streams the page while it executes the notebook
+                page.goto(f"http://127.0.0.1:{port}/", wait_until="commit", timeout=120_000)
+                try:
+                    page.wait_for_selector(".wb-dashboard .wb-table-area table", timeout=240_000)
+                except Exception:
+                    page.screenshot(path=str(tmp_path / "failure.png"))
+                    raise AssertionError(
+                        f"no dashboard table; voila log:\n{log.read_text()[-3000:]}"
+                    ) from None
+                page.wait_for_function(
+                    f"() => ({_PLOT_STATE})('.wb-bar') !== null", timeout=120_000
+                )
+                page.wait_for_function(
+                    f"() => ({_PLOT_STATE})('.wb-ex-curve') !== null", timeout=120_000
+                )
+                assert "glove-6b-50d" in page.locator(".wb-table-area table").inner_text()
+                assert page.locator(".jp-InputArea-editor").count() == 0  # no code shown
+                page.wait_for_timeout(500)
+                page.screenshot(path=str(tmp_path / "voila.png"))  # the top: the dashboard
+            finally:
+                browser.close()
+    finally:
+        _stop(proc)
+    assert (tmp_path / "voila.png").stat().st_size > 10_000
+    if os.environ.get("WORKBENCH_UPDATE_SCREENSHOTS") == "1":
+        _keep_screenshot(tmp_path / "voila.png")
