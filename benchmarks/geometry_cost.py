@@ -14,7 +14,10 @@ read from the embedding cache), else a synthetic low-rank-plus-noise matrix
 
 Usage::
 
-    python benchmarks/geometry_cost.py [--n 20000] [--synthetic] [--json]
+    python benchmarks/geometry_cost.py [--n 20000] [--synthetic] [--repeat 3] [--json]
+
+Timings are medians of ``--repeat`` runs: on a small shared machine single runs vary by up
+to 3x.
 """
 
 from __future__ import annotations
@@ -51,16 +54,22 @@ def _data(n: int, synthetic: bool, seed: int = 0) -> tuple[np.ndarray, str]:
     return X.astype(np.float32), f"synthetic {n} x 384 (24-d manifold + noise)"
 
 
-def _time(fn):
-    t = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t
+def _time(fn, repeat: int = 1):
+    """(result, median seconds, all seconds) of ``repeat`` calls: on a shared machine single
+    timings swing by 3x, the median of a few is steadier."""
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    return out, float(np.median(times)), times
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=20_000)
     ap.add_argument("--synthetic", action="store_true", help="synthetic data, no model")
+    ap.add_argument("--repeat", type=int, default=3, help="timed runs of each step (median)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
@@ -72,19 +81,21 @@ def main() -> None:
     X = np.asarray(X, dtype=np.float64)
     Xu, n_dup = dedupe_rows(X)
 
-    suite, t_suite = _time(lambda: measure(X, max_n=None))
-    ours, t_ours = _time(lambda: intrinsic_dimension(Xu, max_n=None, dedupe=False))
+    r = args.repeat
+    suite, t_suite, all_suite = _time(lambda: measure(X, max_n=None), r)
+    ours, t_ours, all_ours = _time(lambda: intrinsic_dimension(Xu, max_n=None, dedupe=False), r)
     ours = ours.set_index("method")["estimate"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        sk = {}
-        t_sk = {}
+        sk, t_sk, all_sk = {}, {}, {}
         for name, est in (
             ("twonn", skdim.id.TwoNN),
             ("mle", skdim.id.MLE),
             ("lpca", skdim.id.lPCA),
         ):
-            sk[name], t_sk[name] = _time(lambda est=est: float(est().fit(Xu).dimension_))
+            sk[name], t_sk[name], all_sk[name] = _time(
+                lambda est=est: float(est().fit(Xu).dimension_), r
+            )
     t_sk_total = sum(t_sk.values())
     agree = {m: bool(np.isclose(ours[m], sk[m], rtol=1e-6)) for m in sk}
     result = {
@@ -92,10 +103,14 @@ def main() -> None:
         "n": int(X.shape[0]),
         "dim": int(X.shape[1]),
         "n_duplicates": int(n_dup),
+        "repeat": r,
         "suite_seconds": round(t_suite, 2),
+        "suite_seconds_all": [round(t, 2) for t in all_suite],
         "suite": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in suite.items()},
         "id_workbench_seconds": round(t_ours, 2),
+        "id_workbench_seconds_all": [round(t, 2) for t in all_ours],
         "id_skdim_seconds": {k: round(v, 2) for k, v in t_sk.items()},
+        "id_skdim_seconds_all": {k: [round(t, 2) for t in v] for k, v in all_sk.items()},
         "id_skdim_total_seconds": round(t_sk_total, 2),
         "speedup_vs_skdim": round(t_sk_total / t_ours, 2),
         "estimates_workbench": {k: round(float(v), 4) for k, v in ours.items()},
@@ -108,7 +123,11 @@ def main() -> None:
         print(json.dumps(result))
         return
     print(f"data: {source}  ({result['n']} x {result['dim']}, {n_dup} duplicate rows)")
-    print(f"full measure suite: {t_suite:.1f} s")
+    print(f"(medians of {r} runs)")
+    print(
+        f"full measure suite: {t_suite:.1f} s  (runs: {', '.join(f'{t:.1f}' for t in all_suite)})"
+    )
+    print(f"workbench ID runs: {', '.join(f'{t:.1f}' for t in all_ours)} s")
     print(
         f"intrinsic dimension (TwoNN+MLE+lPCA): workbench {t_ours:.1f} s, scikit-dimension "
         f"{t_sk_total:.1f} s ({', '.join(f'{k} {v:.1f} s' for k, v in t_sk.items())}); "

@@ -331,8 +331,8 @@ def test_whitening_identical_sts_scores_on_minilm(minilm, senteval_dir):
     from workbench import evaluate_sts, load_pairs
     from workbench.geometry import load_texts
 
-    pairs = load_pairs("STSBenchmark", data_dir=senteval_dir, max_pairs=300)
-    ref = minilm.encode(load_texts("stsb-train", data_dir=senteval_dir, max_n=1500))
+    pairs = load_pairs("STSBenchmark", data_dir=senteval_dir, max_pairs=200)
+    ref = minilm.encode(load_texts("stsb-train", data_dir=senteval_dir, max_n=800))
     scores = {}
     for m in WHITENINGS:
         tr = from_specs([f"whiten:{m}"], reference=ref)
@@ -341,10 +341,10 @@ def test_whitening_identical_sts_scores_on_minilm(minilm, senteval_dir):
     assert scores["zca"] == pytest.approx(scores["pca"], abs=1e-9)
     assert scores["cholesky"] == pytest.approx(scores["pca"], abs=1e-9)
     assert scores["zca-cor"] == pytest.approx(scores["pca-cor"], abs=1e-9)
-    X = minilm.encode(load_texts("stsb-test", data_dir=senteval_dir, max_n=1500))
+    X = minilm.encode(load_texts("stsb-test", data_dir=senteval_dir, max_n=800))
     before = isoscore(X)
     after = isoscore(Whitening("zca").fit(X).transform(X))
-    assert before < 0.5 and after > 0.99
+    assert before < 0.5 and after > 0.98  # 1 up to eps on the fitted rows themselves
 
 
 def test_encode_layers_matches_per_layer_encoders(minilm, tmp_path):
@@ -469,7 +469,7 @@ def test_cli_sts_transform_json(minilm, senteval_dir, capsys):
     ]
     res = {}
     for spec in ("whiten:pca", "whiten:zca", "whiten:cholesky"):
-        code, out, _ = _run(capsys, [*base, "--transform", spec, "--fit-on", "sick-train"])
+        code, out, _ = _run(capsys, [*base, "--transform", spec, "--fit-on", "trec-test"])
         assert code == 0
         res[spec] = json.loads(out)[0]["spearman"]
     assert res["whiten:zca"] == pytest.approx(res["whiten:pca"], abs=1e-9)
@@ -483,7 +483,7 @@ def test_cli_sts_transform_json(minilm, senteval_dir, capsys):
             "--transform",
             "truncate:first:8",
             "--fit-on",
-            "sick-train",
+            "trec-test",
         ],
     )
     assert code == 0 and 0 < json.loads(out)[0]["spearman"] < 100
