@@ -99,6 +99,9 @@ def _start_lab(tmp: Path, root: Path, token: str, port: int) -> tuple[subprocess
         f"--ServerApp.token={token}",
         f"--ServerApp.root_dir={root}",
         "--ServerApp.port_retries=0",
+        # kernels on unix sockets: TCP ports picked by several jobs at once can collide, and
+        # a kernel then answers another job's server
+        "--KernelManager.transport=ipc",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
     ]
     with open(log, "wb") as out:
@@ -293,6 +296,7 @@ def test_dashboard_as_voila_page(tmp_path, senteval_dir):
                 "--no-browser",
                 f"--port={port}",
                 "--Voila.ip=127.0.0.1",
+                "--KernelManager.transport=ipc",
                 str(root / NOTEBOOK.name),
             ],
             stdout=out,
