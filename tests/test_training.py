@@ -438,3 +438,14 @@ def test_figures():
     assert fig.data[1].z[1][0] == pytest.approx(20.16)
     with pytest.raises(InvalidInputError, match="needs columns"):
         tp.truncation_comparison(scores)
+
+
+def test_train_last_layers_freezes_the_rest(tiny, tmp_path):
+    from transformers import AutoModel
+
+    res = _run(tiny, tmp_path / "frozen", steps=2, train_last_layers=1, eval_data=None)
+    before = AutoModel.from_pretrained(tiny / "model").state_dict()
+    after = AutoModel.from_pretrained(res.out).state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith("encoder.layer.2.") for k in changed), sorted(changed)
+    assert 0 < res.info["trainable_parameters"] < sum(v.numel() for v in before.values())

@@ -105,6 +105,18 @@ def test_significance_needs_a_known_baseline():
         significance({"good": good}, baseline="nope")
 
 
+def test_find_trained_folders(tmp_path):
+    from workbench.widgets._ui import find_trained
+
+    for run in ("05/cosent", "05/matryoshka", "other/deep/too/far"):
+        (tmp_path / run).mkdir(parents=True)
+        (tmp_path / run / "modules.json").write_text("[]")
+    (tmp_path / "05/cosent/checkpoints/step-3").mkdir(parents=True)
+    (tmp_path / "05/cosent/checkpoints/step-3/config.json").write_text("{}")
+    found = find_trained([tmp_path, tmp_path / "missing"])
+    assert found == [str(tmp_path / "05/cosent"), str(tmp_path / "05/matryoshka")]
+
+
 def test_workspace_rejects_empty_selection():
     ws = Workspace()
     with pytest.raises(InvalidInputError, match="no dataset"):
@@ -190,6 +202,24 @@ def test_encoder_that_fails_to_load_shows_a_message(dash):
     dash.remove_methods([f"{MINILM} · cls"])
     assert f"{MINILM} · cls" not in dash.table.index
     dash.pooling.value = ""
+
+
+@needs_models
+def test_a_model_folder_is_a_method(dash):
+    """A trained model is a folder: the box offers the ones it finds, and any loads."""
+    from workbench.encoders.registry import _minilm_path
+
+    folder = str(_minilm_path())
+    dash.encoder.value = folder
+    assert dash.add_method() is True, dash.message.text
+    assert "model" in dash.table.index  # the folder's name
+    # the packaged MiniLM folder is the same model: the same numbers as the registered name
+    assert (
+        dash.table.loc["model", "STS-B"].split(" [")[0]
+        == (dash.table.loc[f"{MINILM} (baseline)", "STS-B"].split(" [")[0])
+    )
+    dash.remove_methods(["model"])
+    dash.encoder.value = MINILM
 
 
 @needs_models

@@ -31,6 +31,7 @@ import os
 import platform
 import re
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -285,9 +286,20 @@ def run_notebook(
     os.environ["WORKBENCH_QUICK"] = "1" if quick else "0"
     os.environ.setdefault("MPLBACKEND", "Agg")
     t0 = time.perf_counter()
+    sockets = tempfile.TemporaryDirectory(prefix="wb-kernel-")
     try:
+        from jupyter_client.manager import KernelManager
+
+        # a kernel on unix sockets (TCP ports chosen by jobs running side by side can
+        # collide), named by an absolute path: the kernel runs in the notebook's folder
+        km = KernelManager(
+            kernel_name="python3",
+            transport="ipc",
+            connection_file=str(Path(sockets.name) / "kernel.json"),
+        )
         client = nbclient.NotebookClient(
             nb,
+            km=km,
             timeout=timeout,
             kernel_name="python3",
             resources={"metadata": {"path": str(path.parent)}},
@@ -297,6 +309,7 @@ def run_notebook(
         rec.update(status="failed", reason=f"{type(e).__name__}: {str(e).strip()[-800:]}")
         log.error("%s failed: %s", path.name, rec["reason"])
     finally:
+        sockets.cleanup()
         if env_before is None:
             os.environ.pop("WORKBENCH_QUICK", None)
         else:

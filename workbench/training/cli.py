@@ -57,6 +57,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--temperature", type=float, default=0.05, help="SimCSE temperature")
     p.add_argument("--scale", type=float, default=20.0, help="CoSENT/AnglE scale")
     p.add_argument("--dropout", type=float, help="override every dropout probability")
+    p.add_argument(
+        "--train-last-layers",
+        type=int,
+        help="freeze the embeddings and lower blocks; train only the last N (cheaper)",
+    )
     p.add_argument("--warmup-ratio", type=float, default=0.1)
     p.add_argument("--data-limit", type=int, help="first N training rows only")
     p.add_argument("--eval-data", default="stsb-dev", help="graded dev pairs ('none' = off)")
@@ -105,6 +110,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         temperature=args.temperature,
         scale=args.scale,
         dropout=args.dropout,
+        train_last_layers=args.train_last_layers,
         warmup_ratio=args.warmup_ratio,
         data_limit=args.data_limit,
         eval_data=None if str(args.eval_data).lower() == "none" else args.eval_data,

@@ -17,10 +17,10 @@ name                   kind        content
 stsb-train, stsb-dev   graded      STS-B original release (5,749 / 1,500 pairs), score / 5
 sick-train, sick-dev   graded      SICK relatedness (4,500 / 500 pairs), (score - 1) / 4
 snli-dev, snli-test    triplets    premise, an entailed hypothesis, a contradicted hypothesis
-                                   of the same premise (~3,300 each; the shared data has no
+                                   of the same premise (3,172 / 3,167; the shared data has no
                                    SNLI train: ``workbench download`` fetches it for snli-train)
 snli-train             triplets    the same from SNLI train, when downloaded
-stsb-snli-sentences    sentences   unique sentences of STS-B train and SNLI dev (~22,000)
+stsb-snli-sentences    sentences   unique sentences of STS-B train and SNLI dev (19,471)
 =====================  ==========  ============================================================
 
 Files: ``*.txt`` one sentence a line (sentences); ``*.tsv`` without header, two columns

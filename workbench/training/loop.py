@@ -81,6 +81,7 @@ class TrainConfig:
     temperature: float = 0.05
     scale: float = 20.0
     dropout: float | None = None
+    train_last_layers: int | None = None
     warmup_ratio: float = 0.1
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0
@@ -115,6 +116,10 @@ class TrainConfig:
             (self.steps is None or self.steps >= 1, "steps must be >= 1"),
             (self.epochs is None or self.epochs > 0, "epochs must be > 0"),
             (self.dropout is None or 0 <= self.dropout < 1, "dropout must lie in [0, 1)"),
+            (
+                self.train_last_layers is None or self.train_last_layers >= 1,
+                "train_last_layers must be >= 1",
+            ),
             (0 <= self.warmup_ratio < 1, "warmup_ratio must lie in [0, 1)"),
             (self.eval_every is None or self.eval_every >= 1, "eval_every must be >= 1"),
         ]
@@ -176,6 +181,40 @@ def max_dropout(model: torch.nn.Module) -> float:
             if isinstance(v, float):
                 ps.append(v)
     return max(ps, default=0.0)
+
+
+def _layer_list(model: torch.nn.Module) -> torch.nn.ModuleList | None:
+    """The stack of transformer blocks (BERT ``encoder.layer``, Llama ``layers``, ...)."""
+    for path in ("encoder.layer", "layers", "h", "decoder.layers", "transformer.layer"):
+        mod: Any = model
+        for part in path.split("."):
+            mod = getattr(mod, part, None)
+        if isinstance(mod, torch.nn.ModuleList) and len(mod):
+            return mod
+    return None
+
+
+def freeze_lower_layers(model: torch.nn.Module, keep: int) -> int:
+    """Train only the last ``keep`` transformer blocks and what comes after them (final norm,
+    pooler): the embeddings and the lower blocks are frozen, so no backward pass runs
+    through them (a cheaper fine-tune for big models on small hardware). Dropout in the
+    frozen blocks still acts. Returns the number of trainable parameters."""
+    layers = _layer_list(model)
+    if layers is None:
+        raise WorkbenchError(
+            f"cannot find the transformer blocks of {type(model).__name__} to freeze"
+        )
+    if keep > len(layers):
+        raise InvalidInputError(f"train_last_layers={keep} but the model has {len(layers)} blocks")
+    frozen = {id(p) for block in list(layers)[: len(layers) - keep] for p in block.parameters()}
+    for name, module in model.named_children():
+        if "embed" in name or name in ("wte", "wpe"):
+            frozen |= {id(p) for p in module.parameters()}
+    n = 0
+    for p in model.parameters():
+        p.requires_grad_(id(p) not in frozen)
+        n += p.numel() if p.requires_grad else 0
+    return n
 
 
 def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -290,6 +329,11 @@ class Trainer:
             log.warning("%s has no dropout; using 0.1 for unsupervised SimCSE", cfg.base)
             set_dropout(self.model, 0.1)
         self.dropout_used = max_dropout(self.model)
+        if cfg.train_last_layers is not None:
+            freeze_lower_layers(self.model, cfg.train_last_layers)
+        self.trainable_parameters = sum(
+            p.numel() for p in self.model.parameters() if p.requires_grad
+        )
         self.loss = build_loss(
             cfg.recipe,
             cfg.inner,
@@ -577,6 +621,7 @@ class Trainer:
             "bf16": self.bf16,
             "bucketed_batches": self.bucket,
             "max_dropout_used": self.dropout_used,
+            "trainable_parameters": self.trainable_parameters,
             "steps": final_step,
             "steps_per_epoch": self.steps_per_epoch,
             "best_step": self.best_step,

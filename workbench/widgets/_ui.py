@@ -7,6 +7,7 @@ import html
 import json
 import logging
 import os
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -33,9 +34,29 @@ table.wb-neigh td:nth-child(2), table.wb-neigh th:nth-child(2) { text-align: lef
 """
 
 
+def in_colab() -> bool:
+    return "google.colab" in sys.modules
+
+
+def enable_colab_widgets() -> None:
+    """Colab renders ipywidgets 8 only with its custom widget manager switched on."""
+    if in_colab():  # pragma: no cover - Colab only
+        try:
+            from google.colab import output
+
+            output.enable_custom_widget_manager()
+        except Exception as e:
+            log.warning("could not enable Colab's widget manager: %s", e)
+
+
 def figure_bundle(fig) -> dict[str, Any]:
-    """A plotly figure as the mime bundle JupyterLab and Voila render (no plotly.js inline)."""
+    """A plotly figure as the mime bundle JupyterLab and Voila render (no plotly.js inline;
+    in Colab, which lacks that renderer, HTML loading plotly.js from its CDN)."""
     from plotly.io import to_json
+
+    if in_colab():  # pragma: no cover - Colab only
+        html_fig = fig.to_html(include_plotlyjs="cdn", full_html=False)
+        return {"text/html": html_fig, "text/plain": "<plotly figure>"}
 
     spec = json.loads(to_json(fig.to_dict(), validate=False, remove_uids=False))
     # responsive=True would size the plot by its container, whose height the plot itself
@@ -116,19 +137,35 @@ def df_html(df, classes: str = "wb-table", index: bool = True) -> str:
     return df.to_html(classes=classes, index=index, escape=True, border=0, na_rep="")
 
 
-def find_trained(folders: Iterable[str | os.PathLike]) -> list[str]:
-    """Model folders (a ``config.json`` or ``modules.json`` inside) in or at ``folders``:
-    the outputs of training runs, which :func:`workbench.load_encoder` reads."""
+def find_trained(folders: Iterable[str | os.PathLike], depth: int = 2) -> list[str]:
+    """Model folders (a ``config.json`` or ``modules.json`` inside) at or up to ``depth``
+    levels below ``folders``: the outputs of training runs (``runs/05/cosent``), which
+    :func:`workbench.load_encoder` reads. Checkpoint folders are not offered."""
     found: list[str] = []
+
+    def visit(d: Path, level: int) -> None:
+        if (d / "config.json").is_file() or (d / "modules.json").is_file():
+            found.append(str(d))
+            return
+        if level < depth:
+            for c in sorted(p for p in d.iterdir() if p.is_dir() and p.name != "checkpoints"):
+                visit(c, level + 1)
+
     for f in folders:
         root = Path(f).expanduser()
-        if not root.is_dir():
-            continue
-        candidates = [root, *sorted(p for p in root.iterdir() if p.is_dir())]
-        for c in candidates:
-            if (c / "config.json").is_file() or (c / "modules.json").is_file():
-                found.append(str(c))
+        if root.is_dir():
+            visit(root, 0)
     return list(dict.fromkeys(found))
+
+
+def default_trained_dirs() -> list[Path]:
+    """Where training runs usually are: ``$WORKBENCH_RUNS_DIR`` and the cache's ``runs/``."""
+    from .. import config
+
+    dirs = [config.cache_dir() / "runs"]
+    if os.environ.get("WORKBENCH_RUNS_DIR"):
+        dirs.insert(0, Path(os.environ["WORKBENCH_RUNS_DIR"]))
+    return dirs
 
 
 def encoder_choices(extra: Iterable[str] = (), trained: Iterable[str] = ()) -> list[str]:

@@ -44,7 +44,9 @@ class CompareDashboard:
     baseline : name of the method others are tested against (default: the first).
     max_pairs : first N pairs of each subset (default: all; 200 in quick mode).
     quick : small, fast settings (default: ``WORKBENCH_QUICK=1``).
-    trained : folders holding trained models (each offered in the encoder box).
+    trained : folders holding trained models, offered in the encoder box (also searched:
+        ``$WORKBENCH_RUNS_DIR`` and the cache's ``runs/``, where the training notebook
+        writes; any other folder can be typed in the box).
     n_points : sentences in the embedding-space plot.
     """
 
@@ -67,6 +69,7 @@ class CompareDashboard:
         from ..datasets import CLASSIFICATION_TASKS, STS_TASKS
         from ..encoders import POOLINGS
 
+        _ui.enable_colab_widgets()
         self.quick = quick_mode() if quick is None else quick
         if max_pairs is None and self.quick:
             max_pairs = QUICK_MAX_PAIRS
@@ -90,9 +93,7 @@ class CompareDashboard:
         self._busy = False
         self.n_updates = 0
 
-        trained_dirs = [*trained]
-        if os.environ.get("WORKBENCH_RUNS_DIR"):
-            trained_dirs.append(os.environ["WORKBENCH_RUNS_DIR"])
+        trained_dirs = [*trained, *_ui.default_trained_dirs()]
         initial = [Method.coerce(m) for m in (methods or ["all-MiniLM-L6-v2"])]
         extra = [str(m.encoder) for m in initial if isinstance(m.encoder, str)]
         choices = _ui.encoder_choices(extra, _ui.find_trained(trained_dirs))

@@ -73,6 +73,7 @@ class EmbeddingExplorer:
     ) -> None:
         from ..datasets import STS_TASKS
 
+        _ui.enable_colab_widgets()
         self.quick = quick_mode() if quick is None else quick
         if max_pairs is None and self.quick:
             max_pairs = 300
