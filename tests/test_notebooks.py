@@ -27,8 +27,18 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), (
         f"{path.name} is committed with outputs; clear them"
     )
+    from jupyter_client import KernelManager
+
+    # Unix sockets, not TCP ports: concurrent jobs cannot hand a kernel to the wrong client.
+    km = KernelManager(
+        kernel_name="python3", transport="ipc", connection_file=str(tmp_path / "kernel.json")
+    )
     client = nbclient.NotebookClient(
-        nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+        nb,
+        timeout=900,
+        kernel_name="python3",
+        km=km,
+        resources={"metadata": {"path": str(path.parent)}},
     )
     client.execute()
     errors = [
