@@ -243,3 +243,15 @@ def test_token_prepending(tiny_decoder, tiny_bert):
         wb.load_encoder(tiny_bert, token_prepending=True)
     with pytest.raises(InvalidInputError, match="0 <= start < end <= 2"):
         wb.load_encoder(tiny_decoder, token_prepending=(1, 5))
+
+
+def test_submodules_load_on_first_use():
+    """``wb.widgets.compare`` and friends work after a bare ``import workbench``."""
+    import workbench as wb
+
+    for name in ("geometry", "training", "plotting", "widgets", "evaluation"):
+        mod = getattr(wb, name)
+        assert mod.__name__ == f"workbench.{name}"
+    assert callable(wb.widgets.compare) and callable(wb.plotting.save_figure)
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        wb.nope  # noqa: B018

@@ -170,7 +170,8 @@ def test_cli_bad_input_is_one_line(argv, message, capsys):
 
 def test_cli_subprocess_has_no_traceback():
     proc = subprocess.run(
-        [sys.executable, "-m", "workbench.cli", "sts", "--encoder", "nope", "--json"],
+        # `python -m workbench` (what `torchrun -m workbench train` runs) is the command line
+        [sys.executable, "-m", "workbench", "sts", "--encoder", "nope", "--json"],
         capture_output=True,
         text=True,
         timeout=120,

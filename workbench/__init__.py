@@ -33,7 +33,19 @@ _EXPORTS = {
     "STS_TASKS": "workbench.datasets",
     "WorkbenchError": "workbench.errors",
 }
-_SUBMODULES = {"datasets", "encoders", "evaluation", "embed", "cache", "config", "errors"}
+_SUBMODULES = {
+    "datasets",
+    "encoders",
+    "evaluation",
+    "embed",
+    "cache",
+    "config",
+    "errors",
+    "geometry",
+    "training",
+    "plotting",
+    "widgets",
+}
 
 __all__ = sorted(_EXPORTS) + sorted(_SUBMODULES)
 
