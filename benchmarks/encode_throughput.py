@@ -70,8 +70,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as cache:
         cold = _time(lambda: ours.encode(texts, batch_size=bs, cache=cache, show_progress=False))
-        warm = min(_time(lambda: ours.encode(texts, batch_size=bs, cache=cache))
-                   for _ in range(3))
+        warm = min(_time(lambda: ours.encode(texts, batch_size=bs, cache=cache)) for _ in range(3))
         embed._CACHES.clear()  # as after a kernel restart: read the shards from disk
         restart = _time(lambda: ours.encode(texts, batch_size=bs, cache=cache))
 
@@ -99,19 +98,25 @@ def main() -> None:
     if args.json:
         print(json.dumps(res))
         return
-    print(f"all-MiniLM-L6-v2 on {args.device} ({res['threads']} threads), batch {bs}, "
-          f"{len(texts)} STS-B test sentences ({n_unique} distinct), median of {args.repeats}")
+    print(
+        f"all-MiniLM-L6-v2 on {args.device} ({res['threads']} threads), batch {bs}, "
+        f"{len(texts)} STS-B test sentences ({n_unique} distinct), median of {args.repeats}"
+    )
     print(f"  workbench             {res['workbench_sent_per_s']:8.1f} sentences/s")
     print(f"  sentence-transformers {res['sentence_transformers_sent_per_s']:8.1f} sentences/s")
     print(f"  ratio (workbench / sentence-transformers): {res['ratio']:.2f}x")
-    print(f"  distinct sentences only (no de-duplication benefit): "
-          f"{res['unique_only_workbench_sent_per_s']:.1f} vs "
-          f"{res['unique_only_sentence_transformers_sent_per_s']:.1f} sentences/s, "
-          f"ratio {res['unique_only_ratio']:.2f}x")
+    print(
+        f"  distinct sentences only (no de-duplication benefit): "
+        f"{res['unique_only_workbench_sent_per_s']:.1f} vs "
+        f"{res['unique_only_sentence_transformers_sent_per_s']:.1f} sentences/s, "
+        f"ratio {res['unique_only_ratio']:.2f}x"
+    )
     print(f"  max |difference| between the two embeddings: {diff:.2e}")
-    print(f"  cache: cold {cold:.2f} s, warm rerun {warm * 1000:.1f} ms "
-          f"({res['warm_speedup']:.0f}x), after a restart {restart * 1000:.1f} ms "
-          f"({res['restart_speedup']:.0f}x)")
+    print(
+        f"  cache: cold {cold:.2f} s, warm rerun {warm * 1000:.1f} ms "
+        f"({res['warm_speedup']:.0f}x), after a restart {restart * 1000:.1f} ms "
+        f"({res['restart_speedup']:.0f}x)"
+    )
 
 
 if __name__ == "__main__":
