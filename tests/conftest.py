@@ -36,3 +36,16 @@ def senteval_dir() -> Path:
     if not path.is_dir():
         pytest.skip(f"SentEval data folder {path} is absent (set WORKBENCH_DATA_DIR)")
     return path
+
+
+@pytest.fixture
+def socket_dir():
+    """A short folder under /tmp for kernels' unix sockets: a socket path may not exceed 107
+    bytes, and pytest's tmp_path (/tmp/pytest-of-root/pytest-NN/<test name>N/...) plus a
+    kernel's ``kernel-<uuid>-ipc-N`` file name does."""
+    import shutil
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="wb-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

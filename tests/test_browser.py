@@ -72,7 +72,9 @@ def _wait_http(
     raise AssertionError(f"the server did not answer within {timeout}s:\n{log.read_text()[-3000:]}")
 
 
-def _start_lab(tmp: Path, root: Path, token: str, port: int) -> tuple[subprocess.Popen, Path]:
+def _start_lab(
+    tmp: Path, root: Path, token: str, port: int, runtime: Path
+) -> tuple[subprocess.Popen, Path]:
     """JupyterLab with its own config, runtime and workspace folders (nothing from ~ leaks in)."""
     config = tmp / "jupyter-config"
     (config / "labconfig").mkdir(parents=True)
@@ -83,7 +85,7 @@ def _start_lab(tmp: Path, root: Path, token: str, port: int) -> tuple[subprocess
     env = dict(os.environ)
     env.update(
         JUPYTER_CONFIG_DIR=str(config),
-        JUPYTER_RUNTIME_DIR=str(tmp / "jupyter-runtime"),
+        JUPYTER_RUNTIME_DIR=str(runtime),  # kernels' unix sockets: a short path
         JUPYTERLAB_WORKSPACES_DIR=str(tmp / "jupyter-workspaces"),
         JUPYTERLAB_SETTINGS_DIR=str(tmp / "jupyter-settings"),
         WORKBENCH_QUICK="1",
@@ -194,7 +196,7 @@ def _run_all(page, port: int, token: str, proc, log: Path, attempts: int = 4) ->
     )
 
 
-def test_dashboard_in_jupyterlab(tmp_path, senteval_dir):
+def test_dashboard_in_jupyterlab(tmp_path, senteval_dir, socket_dir):
     if not Path(CHROMIUM).is_file():
         pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium; .ci/prepare does it)")
     sync_api = pytest.importorskip(
@@ -208,7 +210,7 @@ def test_dashboard_in_jupyterlab(tmp_path, senteval_dir):
     shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
     token = "workbench-test-" + os.urandom(6).hex()
     port = _free_port()
-    proc, log = _start_lab(tmp_path, root, token, port)
+    proc, log = _start_lab(tmp_path, root, token, port, socket_dir)
     shots = []
     try:
         _wait_http(f"http://127.0.0.1:{port}/api/status?token={token}", proc, log)
@@ -300,7 +302,7 @@ def test_dashboard_in_jupyterlab(tmp_path, senteval_dir):
             _keep_screenshot(s)
 
 
-def test_dashboard_as_voila_page(tmp_path, senteval_dir):
+def test_dashboard_as_voila_page(tmp_path, senteval_dir, socket_dir):
     """The same notebook served by Voila: the app renders, code cells are hidden."""
     if not Path(CHROMIUM).is_file():
         pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium; .ci/prepare does it)")
@@ -316,7 +318,7 @@ def test_dashboard_as_voila_page(tmp_path, senteval_dir):
         os.environ,
         WORKBENCH_QUICK="1",
         JUPYTER_CONFIG_DIR=str(tmp_path / "jupyter-config"),
-        JUPYTER_RUNTIME_DIR=str(tmp_path / "jupyter-runtime"),
+        JUPYTER_RUNTIME_DIR=str(socket_dir),
     )
     log = tmp_path / "voila.log"
     with open(log, "wb") as out:

@@ -18,7 +18,7 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs(path, tmp_path, monkeypatch):
+def test_notebook_runs(path, tmp_path, monkeypatch, socket_dir):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     monkeypatch.setenv("WORKBENCH_QUICK", "1")
@@ -31,7 +31,7 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
 
     # Unix sockets, not TCP ports: concurrent jobs cannot hand a kernel to the wrong client.
     km = KernelManager(
-        kernel_name="python3", transport="ipc", connection_file=str(tmp_path / "kernel.json")
+        kernel_name="python3", transport="ipc", connection_file=str(socket_dir / "kernel.json")
     )
     client = nbclient.NotebookClient(
         nb,
