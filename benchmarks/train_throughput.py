@@ -44,7 +44,7 @@ def run_workbench(args, device: str) -> dict:
             warmup_ratio=0.1,
             eval_data=None,
             device=device,
-            bucket=False,
+            bucket=args.bucket,
             seed=args.seed,
             show_progress=False,
         )
@@ -134,6 +134,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="auto", help="auto (GPU if present), cpu, cuda")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     p.add_argument("--order", default="wb,st", help="which runs first: wb,st or st,wb")
+    p.add_argument(
+        "--bucket",
+        action="store_true",
+        help="workbench cuts batches from length-sorted runs of 50 (less padding; its GPU "
+        "default). Off: both train on the same shuffled batches",
+    )
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -158,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         "steps": args.steps,
         "batch_size": args.batch_size,
         "max_len": args.max_len,
+        "workbench_bucketed": args.bucket,
         "workbench_steps_per_s": round(results["wb"]["steps_per_s"], 3),
         "sentence_transformers_steps_per_s": round(results["st"]["steps_per_s"], 3),
         "ratio_workbench_over_st": round(ratio, 3),
@@ -170,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{summary['device']} ({summary['threads']} threads), {args.model}, CoSENT, "
             f"batch {args.batch_size}, max_len {args.max_len}, {args.steps} steps"
+            + (", workbench with length-bucketed batches" if args.bucket else "")
         )
         print(f"  workbench:             {summary['workbench_steps_per_s']:.3f} steps/s")
         print(
