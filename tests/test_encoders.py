@@ -209,6 +209,22 @@ def test_glove_package():
         wb.load_encoder("glove-6b-50d", layer=2)
 
 
+def test_long_prompted_text_keeps_the_template_end(tiny_decoder):
+    """Truncation shortens the sentence, never the prompt: PromptEOL's embedding is the last
+    token of its template, so cutting the template's end would embed the wrong thing."""
+    enc = wb.load_encoder(tiny_decoder, prompt="prompteol", max_length=24)
+    tail = enc.tokenizer(enc._format(["x"]), add_special_tokens=True)["input_ids"][0][-8:]
+    short, long_ = enc.tokenize(["a short one.", "word " * 100])
+    assert short == enc.tokenizer(enc._format(["a short one."]))["input_ids"][0]
+    assert len(long_) <= 24 and long_[-8:] == tail
+    assert "word" in enc.tokenizer.decode(long_)  # some of the sentence is still there
+    plain = wb.load_encoder(tiny_decoder, pooling="last-token", max_length=24)
+    assert len(plain.tokenize(["word " * 100])[0]) == 24  # no prompt: cut the end as usual
+    assert plain.config().get("truncate") is None and enc.config()["truncate"] == "sentence"
+    with pytest.raises(InvalidInputError, match="prompt of .* alone is longer"):
+        wb.load_encoder(tiny_decoder, prompt="prompteol", max_length=6).tokenize(["hi there"])
+
+
 def test_token_prepending(tiny_decoder, tiny_bert):
     plain = wb.load_encoder(tiny_decoder, prompt="prompteol")
     tp = wb.load_encoder(tiny_decoder, prompt="prompteol", token_prepending=(1, 2))

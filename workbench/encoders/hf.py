@@ -320,6 +320,8 @@ class HFEncoder(Encoder):
             "layer": self.layer,
             "prompt": self.prompt,
             "max_length": self.max_length,
+            # long prompted texts lose words of the sentence, not the template's end
+            **({"truncate": "sentence"} if self.prompt or self.token_prepending else {}),
             "dtype": str(self.torch_dtype).replace("torch.", ""),
             **({"token_prepending": list(self.token_prepending)} if self.token_prepending else {}),
         }
@@ -405,14 +407,39 @@ class HFEncoder(Encoder):
         return [template.replace("{text}", t) for t in texts]
 
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
-        """Token ids of each (prompted) text, truncated to ``max_length``."""
-        return self.tokenizer(
-            self._format(texts),
-            truncation=True,
-            max_length=self.max_length,
-            return_attention_mask=False,
-            return_token_type_ids=False,
-        )["input_ids"]
+        """Token ids of each (prompted) text, at most ``max_length`` of them.
+
+        Without a prompt, the end of a long text is cut, as everywhere. With a prompt, only the
+        sentence is shortened: cutting the formatted string would drop the template's end
+        (PromptEOL's ``means in one word:"``), whose last token is the embedding itself."""
+        texts = list(texts)
+        kw = dict(return_attention_mask=False, return_token_type_ids=False)
+        if not self.prompt and not self.token_prepending:
+            return self.tokenizer(texts, truncation=True, max_length=self.max_length, **kw)[
+                "input_ids"
+            ]
+        ids = self.tokenizer(self._format(texts), **kw)["input_ids"]
+        for i, x in enumerate(ids):
+            if len(x) > self.max_length:
+                ids[i] = self._fit_prompted(texts[i], len(x) - self.max_length)
+        return ids
+
+    def _fit_prompted(self, text: str, overflow: int) -> list[int]:
+        """The prompted token ids of ``text`` with the sentence cut by (about) ``overflow``
+        tokens, re-checked until the whole fits in ``max_length``."""
+        kw = dict(return_attention_mask=False, return_token_type_ids=False)
+        own = self.tokenizer(text, add_special_tokens=False, **kw)["input_ids"]
+        keep = len(own) - overflow
+        while keep > 0:
+            cut = self.tokenizer.decode(own[:keep], skip_special_tokens=True)
+            x = self.tokenizer(self._format([cut]), **kw)["input_ids"][0]
+            if len(x) <= self.max_length:
+                return x
+            keep -= max(1, len(x) - self.max_length)
+        raise InvalidInputError(
+            f"the prompt of {self.name} alone is longer than max_length={self.max_length} "
+            "tokens; pass a larger max_length or a shorter prompt"
+        )
 
     def _pad(self, ids: list[list[int]]):
         torch = self._torch
