@@ -84,6 +84,17 @@ def _cache(args):
     return args.cache_dir or True
 
 
+def _transform(args, enc):
+    """The ``--transform`` specs (with ``--fit-on``) as one fitted transform, or None."""
+    if not args.transform:
+        return None
+    from .geometry.transforms import from_specs
+
+    return from_specs(
+        args.transform, encoder=enc, fit_on=args.fit_on, data_dir=args.data_dir, cache=_cache(args)
+    )
+
+
 def cmd_sts(args) -> int:
     from .evaluation import evaluate_sts, load_pairs, summary
 
@@ -96,17 +107,7 @@ def cmd_sts(args) -> int:
         max_pairs=args.max_pairs,
     )
     enc = _load(args)
-    transform = None
-    if args.transform:
-        from .geometry.transforms import from_specs
-
-        transform = from_specs(
-            args.transform,
-            encoder=enc,
-            fit_on=args.fit_on,
-            data_dir=args.data_dir,
-            cache=_cache(args),
-        )
+    transform = _transform(args, enc)
     res = evaluate_sts(
         enc,
         pairs=pairs,

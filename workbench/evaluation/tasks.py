@@ -67,6 +67,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..datasets.sts import STS_TASKS
 from ..errors import InvalidInputError, UnknownNameError
 
 log = logging.getLogger(__name__)
@@ -86,15 +87,7 @@ __all__ = [
 
 FAMILIES = ("sts", "classification", "clustering", "retrieval")
 FAMILY_TASKS: dict[str, tuple[str, ...]] = {
-    "sts": (
-        "STS12",
-        "STS13",
-        "STS14",
-        "STS15",
-        "STS16",
-        "STSBenchmark",
-        "SICKRelatedness",
-    ),
+    "sts": STS_TASKS,
     "classification": ("MR", "CR", "SUBJ", "MPQA", "SST2", "TREC", "MRPC"),
     "clustering": ("TREC", "SUBJ", "STS-genre"),
     "retrieval": ("SNLI", "STSB", "MRPC"),

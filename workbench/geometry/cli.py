@@ -48,7 +48,7 @@ def _family_prompt(args, enc):
 def cmd_geometry(args) -> int:
     import pandas as pd
 
-    from ..cli import _cache, _load
+    from ..cli import _cache, _load, _transform
     from .corpora import load_texts
     from .suite import layer_profile, measure_encoder
 
@@ -69,17 +69,7 @@ def cmd_geometry(args) -> int:
             cache=_cache(args),
         )
     else:
-        transform = None
-        if args.transform:
-            from .transforms import from_specs
-
-            transform = from_specs(
-                args.transform,
-                encoder=enc,
-                fit_on=args.fit_on,
-                data_dir=args.data_dir,
-                cache=_cache(args),
-            )
+        transform = _transform(args, enc)
         rec = measure_encoder(
             enc,
             texts=args.texts,

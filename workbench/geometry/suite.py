@@ -19,14 +19,7 @@ import pandas as pd
 
 from ._checks import as_embeddings, subsample
 from .intrinsic import ID_METHODS, intrinsic_dimension
-from .isotropy import (
-    alignment,
-    avg_cosine,
-    effective_rank,
-    isoscore,
-    partition_isotropy,
-    uniformity,
-)
+from .isotropy import alignment, isotropy_report
 
 __all__ = ["layer_profile", "measure", "measure_encoder"]
 
@@ -49,15 +42,7 @@ def measure(
     t0 = time.perf_counter()
     X = as_embeddings(X, min_rows=10, min_dim=2)
     X = X[subsample(len(X), max_n, seed)]
-    out: dict[str, Any] = {
-        "n": int(X.shape[0]),
-        "dim": int(X.shape[1]),
-        "isoscore": isoscore(X),
-        "avg_cosine": avg_cosine(X),
-        "partition_isotropy": partition_isotropy(X),
-        "effective_rank": effective_rank(X),
-        "uniformity": uniformity(X, seed=seed),
-    }
+    out: dict[str, Any] = isotropy_report(X, seed=seed)
     if pairs is not None:
         out["alignment"] = alignment(*pairs)
     if id_methods:

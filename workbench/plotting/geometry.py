@@ -24,17 +24,8 @@ __all__ = [
 ]
 
 
-def _go():
-    import plotly.graph_objects as go
-
-    style.plotly_template()
-    return go
-
-
-def _need(df: pd.DataFrame, cols: Sequence[str], what: str) -> None:
-    missing = [c for c in cols if c not in df.columns]
-    if missing:
-        raise InvalidInputError(f"{what} needs columns {missing}; got {list(df.columns)}")
+_go = style.plotly_go
+_need = style.need_columns
 
 
 def spectrum_figure(

@@ -134,3 +134,22 @@ def paper_style() -> Iterator[None]:
 
     with mpl.rc_context(mpl_rc()):
         yield
+
+
+def plotly_go():
+    """``plotly.graph_objects``, with the workbench template registered (imported on first
+    use, so importing the plotting package stays cheap)."""
+    import plotly.graph_objects as go
+
+    plotly_template()
+    return go
+
+
+def need_columns(df: Any, cols: Any, what: str) -> None:
+    """Raise a clear error when the frame ``df`` lacks any of ``cols`` (``what`` names the
+    figure that needs them)."""
+    from ..errors import InvalidInputError
+
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise InvalidInputError(f"{what} needs columns {missing}; got {list(df.columns)}")

@@ -7,7 +7,7 @@ frames of :mod:`workbench.training.analysis`) and returns a plotly figure; none 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +25,8 @@ __all__ = [
 ]
 
 
-def _go():
-    import plotly.graph_objects as go
-
-    style.plotly_template()
-    return go
-
-
-def _need(df: pd.DataFrame, cols: Sequence[str], what: str) -> None:
-    missing = [c for c in cols if c not in df.columns]
-    if missing:
-        raise InvalidInputError(f"{what} needs columns {missing}; got {list(df.columns)}")
+_go = style.plotly_go
+_need = style.need_columns
 
 
 def _curves(run: Any) -> tuple[pd.DataFrame, pd.DataFrame, str]:
