@@ -19,6 +19,15 @@ Why shards rather than one file or one file per text:
 - *Few files*: many small shards are merged into one once there are more than
   ``COMPACT_AFTER`` of them (the merged shard is written atomically before the old ones are
   deleted, so an interrupted merge loses nothing).
+- *No orphans*: a writer killed mid-write leaves its ``.tmp-*.partial`` file behind; the
+  next writer to the same folder removes such files once they are ``ORPHAN_AGE`` seconds
+  old (a live writer's temporary file is seconds old at most: it is renamed right after
+  its fsync).
+- *Shareable*: files are created with mode ``0o666`` and folders ``0o777``, less the umask
+  (``umask 002`` gives a cache a group can share). A shard that cannot be read (permissions,
+  I/O error) is reported once with :class:`CacheAccessWarning` and its texts are recomputed;
+  a cache folder that cannot be written is reported the same way and the vectors are still
+  returned.
 """
 
 from __future__ import annotations
@@ -26,44 +35,78 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import secrets
 import struct
-import tempfile
 import threading
+import time
 import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from .errors import CacheCorruptionWarning, InvalidInputError
+from .errors import CacheAccessWarning, CacheCorruptionWarning, InvalidInputError
 
 MAGIC = b"WBEMB01\n"
 _HEADER = struct.Struct("<8sQQ32s")  # magic, n rows, dim, sha256(body)
 DIGEST_SIZE = 16
 COMPACT_AFTER = 32
+#: seconds after which a ``.tmp-*.partial`` file counts as left by a killed writer
+ORPHAN_AGE = 600.0
+TMP_PREFIX, TMP_SUFFIX = ".tmp-", ".partial"
 
 
 def text_digests(texts: Iterable[str]) -> list[bytes]:
     """16-byte BLAKE2b digest of each text's UTF-8 bytes (the key of a cache row)."""
     out = []
-    for t in texts:
+    for i, t in enumerate(texts):
         if not isinstance(t, str):
             raise InvalidInputError(f"texts must be strings, got {type(t).__name__}: {t!r:.60}")
-        out.append(hashlib.blake2b(t.encode("utf-8"), digest_size=DIGEST_SIZE).digest())
+        try:
+            data = t.encode("utf-8")
+        except UnicodeEncodeError as e:  # a lone surrogate (e.g. from a bad decode)
+            raise InvalidInputError(
+                f"text {i} is not valid Unicode ({e.reason} at character {e.start}: "
+                f"{t[max(0, e.start - 20) : e.start + 20]!r}); fix or drop it"
+            ) from None
+        out.append(hashlib.blake2b(data, digest_size=DIGEST_SIZE).digest())
     return out
+
+
+def remove_orphans(folder: Path, max_age: float = ORPHAN_AGE) -> int:
+    """Delete ``.tmp-*.partial`` files in ``folder`` older than ``max_age`` seconds (left by
+    killed writers). Returns how many were removed; never raises."""
+    removed = 0
+    limit = time.time() - max_age
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return 0
+    for e in entries:
+        if not (e.name.startswith(TMP_PREFIX) and e.name.endswith(TMP_SUFFIX)):
+            continue
+        try:
+            if e.is_file(follow_symlinks=False) and e.stat(follow_symlinks=False).st_mtime < limit:
+                os.unlink(e.path)
+                removed += 1
+        except OSError:
+            continue  # gone already, or not ours to delete
+    return removed
 
 
 def atomic_write_bytes(path: Path, data: bytes | Sequence[bytes]) -> None:
     """Write ``data`` to ``path`` so that readers see the old file, the new file, or nothing.
 
     The temporary file lives in the same folder (``os.replace`` is atomic only within one
-    file system) and is fsynced before the rename.
+    file system) and is fsynced before the rename. Its mode is ``0o666`` less the umask (a
+    ``tempfile.mkstemp`` file would stay ``0o600``, unreadable to a group sharing the cache).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     chunks = [data] if isinstance(data, bytes | bytearray | memoryview) else list(data)
     # The temporary name must never look like a finished file to a concurrent reader.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".partial")
+    tmp = str(path.parent / f"{TMP_PREFIX}{secrets.token_hex(8)}{TMP_SUFFIX}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             for c in chunks:
@@ -123,23 +166,43 @@ class EmbeddingCache:
         self.path = Path(root) / "embeddings" / fingerprint[:2] / fingerprint
         self._index: dict[bytes, tuple[str, int]] = {}
         self._arrays: dict[str, np.ndarray] = {}
+        self._unreadable: set[str] = set()
         self._lock = threading.Lock()
 
     # -- reading -----------------------------------------------------------------------------
     def _shard_files(self) -> list[Path]:
-        if not self.path.is_dir():
+        try:
+            names = os.listdir(self.path)
+        except FileNotFoundError:
+            return []
+        except OSError as e:
+            self._warn_access(f"cannot list the embedding cache folder {self.path} ({e})")
             return []
         return sorted(
-            p for p in self.path.iterdir() if p.suffix == ".shard" and not p.name.startswith(".")
+            self.path / n for n in names if n.endswith(".shard") and not n.startswith(".")
         )
+
+    def _warn_access(self, message: str) -> None:
+        if message not in self._unreadable:
+            self._unreadable.add(message)
+            warnings.warn(message, CacheAccessWarning, stacklevel=4)
 
     def _load_new_shards(self) -> None:
         for p in self._shard_files():
-            if p.name in self._arrays:
+            if p.name in self._arrays or p.name in self._unreadable:
                 continue
             try:
                 raw = p.read_bytes()
             except FileNotFoundError:  # merged away by a concurrent compaction
+                continue
+            except OSError as e:  # permissions, I/O error, not a file: skip, never delete
+                self._unreadable.add(p.name)
+                warnings.warn(
+                    f"cannot read embedding cache file {p} ({e.strerror or e}); its entries "
+                    "are recomputed (check the cache folder's permissions)",
+                    CacheAccessWarning,
+                    stacklevel=3,
+                )
                 continue
             try:
                 keys, vecs = _decode_shard(raw)
@@ -217,6 +280,7 @@ class EmbeddingCache:
             self._arrays.clear()
 
     def _write(self, keys: Sequence[bytes], vectors: np.ndarray) -> Path:
+        remove_orphans(self.path)
         head_and_keys, digest = _encode_shard(keys, vectors)
         target = self.path / f"{digest.hex()[:32]}.shard"
         body = np.ascontiguousarray(vectors, dtype=np.float32)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Sequence
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
 
 from . import config
 from .cache import EmbeddingCache, text_digests
-from .errors import InvalidInputError
+from .errors import CacheAccessWarning, InvalidInputError
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +44,12 @@ def encode(
 
     Each distinct text is encoded once; texts already in the cache are not encoded at all.
     ``normalize`` (default: the encoder's own setting) L2-normalises the rows.
+    ``batch_size`` (default: the encoder's) must be a positive integer.
     """
+    if batch_size is not None and (
+        isinstance(batch_size, bool) or not isinstance(batch_size, Integral) or batch_size < 1
+    ):
+        raise InvalidInputError(f"batch_size must be a positive integer, got {batch_size!r}")
     if isinstance(texts, str):
         texts = [texts]
     texts = list(texts)
@@ -76,7 +83,15 @@ def encode(
                 "dtype='float32' (half precision can overflow) or another pooling/layer"
             )
         if store is not None:
-            store.put([uniq_keys[i] for i in missing], new)
+            try:
+                store.put([uniq_keys[i] for i in missing], new)
+            except OSError as e:  # a read-only or full cache must not cost the result
+                warnings.warn(
+                    f"could not write to the embedding cache {store.path} "
+                    f"({e.strerror or e}); the vectors are returned but not cached",
+                    CacheAccessWarning,
+                    stacklevel=2,
+                )
         if vecs is None:
             vecs = np.empty((len(uniq_keys), encoder.dim), dtype=np.float32)
         vecs[missing] = new

@@ -29,3 +29,12 @@ class InvalidInputError(WorkbenchError, ValueError):
 
 class CacheCorruptionWarning(UserWarning):
     """A damaged cache entry was found; it is discarded and recomputed."""
+
+
+class CacheAccessWarning(UserWarning):
+    """A cache file or folder cannot be read or written (permissions, I/O); the affected
+    embeddings are recomputed or left uncached, never returned wrong."""
+
+
+class UnverifiedDownloadWarning(UserWarning):
+    """A downloaded file has no pinned checksum, so its content could not be verified."""

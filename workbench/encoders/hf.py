@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
+import pickle
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,7 +20,6 @@ from .prompts import resolve_prompt
 
 log = logging.getLogger(__name__)
 
-_SMALL_FILE = 8 << 20
 _ST_POOLING_KEYS = [
     ("pooling_mode_cls_token", "cls"),
     ("pooling_mode_mean_tokens", "mean"),
@@ -31,28 +30,12 @@ _ST_POOLING_KEYS = [
 
 
 def folder_identity(folder: Path) -> str:
-    """Hash of a model folder's contents, cheap even for large weights.
+    """Hash of the full contents of a model folder's files (see
+    :func:`workbench.fingerprint.folder_fingerprint`; remembered per file version, so a
+    re-load does not hash the weights again)."""
+    from ..fingerprint import folder_fingerprint
 
-    Small files (configs, tokenizers) are hashed whole; large files (weights) by size plus
-    their first and last MiB, which changes whenever the weights do in practice.
-    """
-    h = hashlib.sha256()
-    for p in sorted(folder.rglob("*")):
-        if not p.is_file() or p.name.startswith(".") or p.suffix in (".md", ".txt.lock"):
-            continue
-        rel = p.relative_to(folder).as_posix()
-        if rel.startswith(("runs/", "checkpoints/", "checkpoint-")):
-            continue
-        size = p.stat().st_size
-        h.update(f"{rel}:{size}".encode())
-        with open(p, "rb") as f:
-            if size <= _SMALL_FILE:
-                h.update(f.read())
-            else:
-                h.update(f.read(1 << 20))
-                f.seek(-(1 << 20), os.SEEK_END)
-                h.update(f.read())
-    return h.hexdigest()[:32]
+    return folder_fingerprint(folder)
 
 
 def read_sentence_transformers_config(folder: Path) -> dict[str, Any]:
@@ -114,6 +97,19 @@ def _pick_device(device: str | None) -> str:
         if torch.cuda.is_available():
             return "cuda"
         return "cpu"
+    try:
+        dev = torch.device(str(device))
+    except RuntimeError:
+        raise InvalidInputError(
+            f"unknown device {device!r}; use auto, cpu, cuda or cuda:N"
+        ) from None
+    if dev.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (dev.index or 0) >= n:
+            raise InvalidInputError(
+                f"device {device!r} asked for, but PyTorch sees {n} CUDA device(s) here; "
+                "use --device cpu (or auto)"
+            )
     return str(device)
 
 
@@ -231,6 +227,13 @@ class HFEncoder(Encoder):
                     "meaningless",
                     stacklevel=2,
                 )
+        except pickle.UnpicklingError:
+            # torch.load(weights_only=True) refused a pickled object that could run code
+            raise WorkbenchError(
+                f"could not load model {str(model)!r}: its weights file holds pickled objects "
+                "other than tensors, which are refused because loading them can run code; "
+                "use a .safetensors copy of the model"
+            ) from None
         except (OSError, ValueError, KeyError) as e:
             offline = os.environ.get("HF_HUB_OFFLINE") == "1"
             hint = (

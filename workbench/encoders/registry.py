@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import logging
 import os
@@ -122,13 +121,12 @@ def list_encoders() -> list[dict[str, Any]]:
     ]
 
 
-def _file_identity(path: Path) -> str:
-    h = hashlib.sha256(f"{path.name}:{path.stat().st_size}".encode())
-    with open(path, "rb") as f:
-        h.update(f.read(1 << 20))
-        f.seek(-min(1 << 20, path.stat().st_size), os.SEEK_END)
-        h.update(f.read())
-    return h.hexdigest()[:24]
+def _file_identity(*paths: Path) -> str:
+    """Hash of the full contents of ``paths`` (remembered per file version; see
+    :mod:`workbench.fingerprint`): any changed byte of a GGUF or vector file changes it."""
+    from ..fingerprint import files_fingerprint
+
+    return files_fingerprint(*paths)[:24]
 
 
 def gguf_to_hf(gguf: Path, cache: str | os.PathLike | None = None) -> tuple[Path, str]:
@@ -281,5 +279,7 @@ def _load_glove(folder: Path, name: str):
         vocab: dict[str, int] = {}
         for i, w in enumerate(words):
             vocab.setdefault(str(w), i)
-        _GLOVE[name] = StaticEncoder(vectors, vocab, name=name, identity=_file_identity(emb))
+        index = folder / "glove_6B_index.parquet"  # the word -> row map matters as much
+        ident = _file_identity(emb, index)
+        _GLOVE[name] = StaticEncoder(vectors, vocab, name=name, identity=ident)
     return _GLOVE[name]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 import warnings
 from collections.abc import Mapping, Sequence
@@ -12,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidInputError, WorkbenchError
+from ..fingerprint import files_fingerprint
 from .base import Encoder
 
 # GloVe 6B was trained on Stanford-tokenised, lower-cased text: contractions split as
@@ -91,13 +91,14 @@ class StaticEncoder(Encoder):
                         f"{path}:{lineno} is not 'word v1 v2 ...' (static word vector text format)"
                     ) from None
                 words.append(parts[0])
+        if not rows:
+            raise InvalidInputError(f"{path} holds no word vectors ('word v1 v2 ...' lines)")
         dims = {len(r) for r in rows}
         if len(dims) != 1:
             raise InvalidInputError(f"{path}: vectors of different sizes {sorted(dims)[:5]}")
         vocab: dict[str, int] = {}
         for i, w in enumerate(words):
             vocab.setdefault(w, i)
-        h = hashlib.sha256(f"{path.name}:{path.stat().st_size}".encode())
-        with open(path, "rb") as f:
-            h.update(f.read(1 << 20))
-        return cls(np.stack(rows), vocab, name=name or path.stem, identity=h.hexdigest()[:32])
+        # the whole file: a change anywhere must change the cache key (see fingerprint)
+        ident = files_fingerprint(path)
+        return cls(np.stack(rows), vocab, name=name or path.stem, identity=ident)
