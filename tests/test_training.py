@@ -27,6 +27,7 @@ from workbench.training.losses import (
     AnglELoss,
     CoSENTLoss,
     Matryoshka2dLoss,
+    Matryoshka2dPlan,
     MatryoshkaLoss,
     PccLoss,
     SimCSELoss,
@@ -93,11 +94,69 @@ def test_angle_matches_complex_division():
     z = torch.nn.functional.normalize(v, dim=1)
     alt = ((x * z).sum(1) + (x[:, 5:] * z[:, :5] - x[:, :5] * z[:, 5:]).sum(1)).abs()
     np.testing.assert_allclose(got, alt.numpy(), rtol=1e-9)
-    s = [_cos(a, b) for a, b in zip(u.numpy(), v.numpy())]
-    ref = _ranking_reference(s, y.numpy()) + _ranking_reference(sims, y.numpy())
-    assert float(AnglELoss()([u, v], y)) == pytest.approx(ref, rel=1e-9)
-    only_angle = AnglELoss(cosine_weight=0.0)([u, v], y)
+    # only the angle term (sentence-transformers' AnglELoss)
+    only_angle = AnglELoss(cosine_weight=0.0, ibn_weight=0.0, angle_weight=1.0)([u, v], y)
     assert float(only_angle) == pytest.approx(_ranking_reference(sims, y.numpy()), rel=1e-9)
+
+
+def _ibn_reference(rows, scores, tau):
+    """AnglE's in-batch term written as loops: row j is a positive of row i when
+    ``j * y_j == partner(i) * y_i`` with both integer scores non-zero."""
+    n, total = len(rows), 0.0
+    for i in range(n):
+        logits = [tau * _cos(rows[i], rows[j]) if j != i else -math.inf for j in range(n)]
+        lse = math.log(sum(math.exp(x) for x in logits))
+        partner = i + 1 if i % 2 == 0 else i - 1
+        for j in range(n):
+            if scores[i] and scores[j] and j * scores[j] == partner * scores[i]:
+                total -= logits[j] - lse
+    return total / n
+
+
+def test_angle_presets_match_loops():
+    u, v, y = _rand(d=10)
+    y = torch.tensor([0.9, 0.2, 0.6, 0.05, 0.6, 1.0, 0.4], dtype=torch.float64)
+    a, b = u.numpy(), v.numpy()
+    rows = np.stack([a, b], axis=1).reshape(-1, a.shape[1])  # u0, v0, u1, v1, ...
+    cos = [_cos(p, q) for p, q in zip(a, b)]
+    ang = angle_similarity(u, v).numpy()
+    raw = np.round(y.numpy() * 5, 6)  # the 0-5 scale the reference saw
+    per_row = np.repeat(np.trunc(raw).astype(int), 2)
+    # angle-emb 0.6.1 defaults: ibn (tau 20) + 0.02 * angle (tau 20), float scores
+    ref = _ibn_reference(rows, per_row, 20.0) + 0.02 * _ranking_reference(ang, raw, 20.0)
+    assert float(AnglELoss("current")([u, v], y)) == pytest.approx(ref, rel=1e-9)
+    # 2023: cosine (20) + ibn (20) + angle (tau 1), every term on int scores (ties dropped)
+    ints = np.trunc(raw)
+    ref = (
+        _ranking_reference(cos, ints, 20.0)
+        + _ibn_reference(rows, per_row, 20.0)
+        + _ranking_reference(ang, ints, 1.0)
+    )
+    assert float(AnglELoss("2023")([u, v], y)) == pytest.approx(ref, rel=1e-9)
+    with pytest.raises(UnknownNameError, match="2023"):
+        AnglELoss("2022")
+
+
+def test_angle_duplicates():
+    from workbench.training.losses.angle import first_occurrence_rows
+
+    # row 1 repeats text 1; row 2's first text (5) counts as seen although row 2 goes,
+    # so row 3 goes too; row 4 is one text twice
+    ids = np.array([[0, 1], [2, 1], [5, 2], [6, 5], [7, 7], [8, 9]])
+    np.testing.assert_array_equal(
+        first_occurrence_rows(ids), [True, False, False, False, False, True]
+    )
+    u, v, _ = _rand(n=6, d=10)
+    y = torch.tensor([0.9, 0.2, 0.6, 0.4, 0.6, 1.0], dtype=torch.float64)
+    keep = [0, 5]
+    dropped = AnglELoss("current")([u, v], y, text_ids=ids)
+    assert float(dropped) == pytest.approx(float(AnglELoss("current")([u[keep], v[keep]], y[keep])))
+    # 2023: equal texts are extra positives of each other; "keep" ignores them
+    assert float(AnglELoss("2023")([u, v], y, text_ids=ids)) != pytest.approx(
+        float(AnglELoss("2023", duplicates="keep")([u, v], y, text_ids=ids))
+    )
+    with pytest.raises(InvalidInputError, match="text_ids"):
+        AnglELoss()([u, v], y, text_ids=ids[:3])
 
 
 def test_pcc_matches_scipy():
@@ -124,23 +183,57 @@ def test_matryoshka_sums_truncated_losses():
 def test_matryoshka2d_formula_and_layer_sampling():
     u, v, y = _rand(d=8)
     lu, lv, _ = _rand(d=8, seed=1)
-    loss = Matryoshka2dLoss(PccLoss(), dims=[8, 4], kl_temperature=0.5, kl_weight=0.7)
+    mu, mv, _ = _rand(d=8, seed=2)
+    T = 0.5
+    loss = Matryoshka2dLoss(
+        PccLoss(),
+        dims=[4, 8],
+        n_dims_per_step=-1,
+        kl_temperature=T,
+        kl_weight=0.7,
+        layer_weighting="linear",
+        prior_layers_weight=0.6,
+        normalize=True,
+    )
+    assert loss.dims == [8, 4]  # largest first, as sentence-transformers sorts them
 
     def m(a, b):
         return sum(float(PccLoss()([a[:, :d], b[:, :d]], y)) for d in (8, 4))
 
-    last = torch.cat([u, v]).numpy() / 0.5
-    prior = torch.cat([lu, lv]).numpy() / 0.5
-    p = np.exp(last) / np.exp(last).sum(1, keepdims=True)
-    q = np.exp(prior) / np.exp(prior).sum(1, keepdims=True)
-    kl = float((p * np.log(p / q)).sum() / len(p))
-    ref = m(u, v) + (m(lu, lv) + 0.7 * kl)
-    got = loss([u, v], y, prior_layers={2: [lu, lv]})
+    def softmax(x):
+        x = x / np.linalg.norm(x, axis=1, keepdims=True) / T  # normalize=True: unit vectors
+        return np.exp(x) / np.exp(x).sum(1, keepdims=True)
+
+    p = softmax(torch.cat([u, v]).numpy())
+
+    def kl(a, b):
+        q = softmax(torch.cat([a, b]).numpy())
+        return float((p * np.log(p / q)).sum() / len(p))  # batchmean
+
+    # layers 0 (embeddings) and 2: weights 1/(1+l), averaged over the two, KL x T x weight
+    ref = m(u, v)
+    for layer, (a, b) in ((0, (lu, lv)), (2, (mu, mv))):
+        ref += m(a, b) / (1 + layer) / 2 * 0.6 + kl(a, b) * T * 0.7
+    got = loss([u, v], y, prior_layers={0: [lu, lv], 2: [mu, mv]})
     assert float(got) == pytest.approx(ref, rel=1e-7)
+
+    # a plan restricts the dims per layer
+    plan = Matryoshka2dPlan(last_dims=(4,), layers=(2,), layer_dims=((8,),))
+    got = loss([u, v], y, prior_layers={2: [mu, mv]}, plan=plan)
+    ref = float(PccLoss()([u[:, :4], v[:, :4]], y)) + (
+        float(PccLoss()([mu, mv], y)) / 3 * 0.6 + kl(mu, mv) * T * 0.7
+    )
+    assert float(got) == pytest.approx(ref, rel=1e-7)
+    with pytest.raises(InvalidInputError, match="plan"):
+        loss([u, v], y, prior_layers={1: [lu, lv]}, plan=plan)
+    with pytest.raises(InvalidInputError, match="plan"):  # sampled dims need the step's plan
+        Matryoshka2dLoss(PccLoss(), dims=[8, 4])([u, v], y, prior_layers={2: [mu, mv]})
+
     # sampled layers depend only on (seed, step): same on every process and after resume
-    assert loss.layers_for_step(5, 6) == loss.layers_for_step(5, 6)
-    assert all(1 <= x <= 5 for s in range(20) for x in loss.layers_for_step(s, 6))
-    assert len({tuple(loss.layers_for_step(s, 6)) for s in range(20)}) > 1
+    sampled = Matryoshka2dLoss(PccLoss(), dims=[8, 4], seed=3)
+    assert sampled.plan_for_step(5, 6) == sampled.plan_for_step(5, 6)
+    assert {x for s in range(50) for x in sampled.layers_for_step(s, 6)} == set(range(6))
+    assert len({sampled.plan_for_step(s, 6) for s in range(20)}) > 1
 
 
 def test_losses_have_gradients_and_reject_bad_input():

@@ -53,9 +53,36 @@ def register(subparsers: Any) -> None:
     p.add_argument("--prompt", help="prompt template or name (recorded; apply it when loading)")
     p.add_argument("--inner", help="loss inside matryoshka/matryoshka2d (default cosent)")
     p.add_argument("--dims", type=_int_list, help="Matryoshka dims, e.g. 384,192,96,48")
-    p.add_argument("--layers-per-step", type=int, default=1, help="matryoshka2d: layers sampled")
+    p.add_argument(
+        "--layers-per-step",
+        type=int,
+        default=1,
+        help="matryoshka2d: earlier layers sampled per step (-1 = all; default 1)",
+    )
+    p.add_argument(
+        "--dims-per-step",
+        type=int,
+        default=1,
+        help="matryoshka2d: dims sampled per layer and step (-1 = all; default 1)",
+    )
+    p.add_argument(
+        "--kl-temperature",
+        type=float,
+        default=0.3,
+        help="matryoshka2d: KL temperature (0 = no KL term; default 0.3)",
+    )
+    p.add_argument("--kl-weight", type=float, default=1.0, help="matryoshka2d: KL weight")
+    p.add_argument(
+        "--layer-weighting",
+        choices=["uniform", "log", "linear"],
+        default="uniform",
+        help="matryoshka2d: weight of earlier layer l (uniform 1, log 1/(1+ln(1+l)), "
+        "linear 1/(1+l))",
+    )
     p.add_argument("--temperature", type=float, default=0.05, help="SimCSE temperature")
-    p.add_argument("--scale", type=float, default=20.0, help="CoSENT/AnglE scale")
+    p.add_argument(
+        "--scale", type=float, default=20.0, help="CoSENT scale (AnglE uses its preset's)"
+    )
     p.add_argument("--dropout", type=float, help="override every dropout probability")
     p.add_argument(
         "--train-last-layers",
@@ -107,6 +134,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         inner=args.inner,
         dims=args.dims,
         n_layers_per_step=args.layers_per_step,
+        n_dims_per_step=args.dims_per_step,
+        kl_temperature=args.kl_temperature,
+        kl_weight=args.kl_weight,
+        layer_weighting=args.layer_weighting,
         temperature=args.temperature,
         scale=args.scale,
         dropout=args.dropout,

@@ -77,7 +77,10 @@ class TrainConfig:
     inner: str | None = None
     dims: list[int] | None = None
     n_layers_per_step: int = 1
+    n_dims_per_step: int = 1
     kl_weight: float = 1.0
+    kl_temperature: float = 0.3
+    layer_weighting: str = "uniform"
     temperature: float = 0.05
     scale: float = 20.0
     dropout: float | None = None
@@ -344,6 +347,10 @@ class Trainer:
             n_layers_per_step=cfg.n_layers_per_step,
             kl_weight=cfg.kl_weight,
             seed=cfg.seed,
+            n_dims_per_step=cfg.n_dims_per_step,
+            kl_temperature=cfg.kl_temperature,
+            layer_weighting=cfg.layer_weighting,
+            normalize=bool(getattr(enc, "normalize", False)),
         )
         self.eval_dims = getattr(self.loss, "dims", None) or [enc.dim]
 
@@ -362,6 +369,9 @@ class Trainer:
         if self.data.kind == "sentences":
             cols = [cols[0], cols[0]]  # two dropout views of each sentence
         self.rows = np.array([[index[t] for t in row] for row in zip(*cols)], dtype=np.int64)
+        # texts that tokenise alike share an id (AnglE finds duplicates by token ids)
+        keys: dict[tuple[int, ...], int] = {}
+        self.token_keys = np.array([keys.setdefault(tuple(t), len(keys)) for t in self.token_ids])
         self.labels = self.data.labels
         self.lengths = np.array([max(len(self.token_ids[i]) for i in r) for r in self.rows])
 
@@ -426,8 +436,13 @@ class Trainer:
         input_ids, mask = self.encoder._pad(ids)
         input_ids, mask = input_ids.to(self.device), mask.to(self.device)
         layers: list[int] = []
+        kwargs: dict[str, Any] = {}
         if getattr(self.loss, "uses_layers", False):
-            layers = self.loss.layers_for_step(step, self.encoder.num_layers)
+            # the layers and dims of this step: a pure function of (seed, step)
+            kwargs["plan"] = self.loss.plan_for_step(step, self.encoder.num_layers)
+            layers = list(kwargs["plan"].layers)
+        if getattr(self.loss, "uses_text_ids", False):
+            kwargs["text_ids"] = self.token_keys[self.rows[rows]]  # the global batch's texts
         labels = None
         if self.labels is not None:
             labels = torch.as_tensor(self.labels[rows], device=self.device)
@@ -435,7 +450,6 @@ class Trainer:
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
                 final, prior = self.embed(input_ids, mask, layers)
             columns = [D.gather(c.float()) for c in final.split(n)]
-            kwargs = {}
             if layers:
                 kwargs["prior_layers"] = {
                     layer: [D.gather(c.float()) for c in emb.split(n)]

@@ -6,10 +6,11 @@ recipe         what it trains                                                   
 simcse-unsup   SimCSE, dropout positives, in-batch negatives, temperature 0.05     any text
 simcse-sup     SimCSE on NLI triplets (entailment +, contradiction hard -)          triplets
 cosent         CoSENT ranking loss on graded pairs, scale 20                       graded
-angle          AnglE: CoSENT on cosine + on the complex angle, scale 20            graded
+angle          AnglE as angle-emb 0.6.1: in-batch negatives + 0.02 x angle term    graded
+angle-2023     AnglE as its 2023 release: cosine + in-batch negatives + angle      graded
 pcc            Pcc-tuning: 1 - Pearson(cos, gold)                                  graded
 matryoshka     Matryoshka around ``inner`` (default cosent), nested dims           inner's
-matryoshka2d   2D Matryoshka: nested dims x sampled earlier layers, KL to last     inner's
+matryoshka2d   2D Matryoshka as sentence-transformers' Matryoshka2dLoss            inner's
 =============  ==================================================================  ==========
 
 ``matryoshka:pcc`` (or ``matryoshka-pcc``) names the inner loss inline.
@@ -66,7 +67,18 @@ RECIPES: dict[str, Recipe] = {
             {"lr": 5e-5, "batch_size": 64, "max_len": 32, "data": "snli-dev", "epochs": 3},
         ),
         Recipe("cosent", "CoSENT ranking loss on graded pairs", ("graded",), _GRADED),
-        Recipe("angle", "AnglE: cosine and angle ranking losses", ("graded",), _GRADED),
+        Recipe(
+            "angle",
+            "AnglE, angle-emb 0.6.1 defaults: in-batch negatives + 0.02 x angle ranking loss",
+            ("graded",),
+            _GRADED,
+        ),
+        Recipe(
+            "angle-2023",
+            "AnglE, 2023 release: cosine + in-batch negatives + angle (tau 1), int scores",
+            ("graded",),
+            _GRADED,
+        ),
         Recipe("pcc", "Pcc-tuning: 1 - Pearson(cos, gold)", ("graded",), _GRADED),
         Recipe(
             "matryoshka",
@@ -76,13 +88,15 @@ RECIPES: dict[str, Recipe] = {
         ),
         Recipe(
             "matryoshka2d",
-            "2D Matryoshka: nested dimensions at the last and sampled earlier layers",
+            "2D Matryoshka (sentence-transformers' Matryoshka2dLoss): sampled dims at the "
+            "last and at sampled earlier layers, KL to the last",
             (),
             {},
         ),
     ]
 }
-INNER = ("simcse-unsup", "simcse-sup", "cosent", "angle", "pcc")
+INNER = ("simcse-unsup", "simcse-sup", "cosent", "angle", "angle-2023", "pcc")
+ANGLE_RECIPES = {"angle": "current", "angle-2023": "2023"}
 
 
 def resolve_recipe(name: str, inner: str | None = None) -> tuple[str, str | None]:
@@ -98,7 +112,7 @@ def resolve_recipe(name: str, inner: str | None = None) -> tuple[str, str | None
             f"matryoshka2d wrap an inner loss: matryoshka:pcc, ...)"
         )
     if key in ("matryoshka", "matryoshka2d"):
-        inner = (inner or "cosent").strip().lower()
+        inner = (inner or "cosent").strip().lower().replace("_", "-")
         if inner not in INNER:
             raise UnknownNameError(
                 f"unknown inner loss {inner!r} for {key}; choose one of {', '.join(INNER)}"
@@ -127,16 +141,29 @@ def build_loss(
     n_layers_per_step: int = 1,
     kl_weight: float = 1.0,
     seed: int = 0,
+    *,
+    n_dims_per_step: int = 1,
+    kl_temperature: float = 0.3,
+    layer_weighting: str = "uniform",
+    normalize: bool = False,
 ) -> EmbeddingLoss:
-    """The loss module of a recipe for embeddings of size ``dim``."""
+    """The loss module of a recipe for embeddings of size ``dim``.
+
+    ``normalize``: whether the model L2-normalises its output (2D Matryoshka's KL term
+    then compares normalised vectors, as sentence-transformers does after ``Normalize``).
+    """
 
     def single(name: str) -> EmbeddingLoss:
         if name in ("simcse-unsup", "simcse-sup"):
             return SimCSELoss(temperature)
         if name == "cosent":
             return CoSENTLoss(scale)
-        if name == "angle":
-            return AnglELoss(scale)
+        if name in ANGLE_RECIPES:
+            if scale != 20.0:
+                raise InvalidInputError(
+                    f"{name} takes its temperatures from its preset; --scale applies to cosent"
+                )
+            return AnglELoss(ANGLE_RECIPES[name])
         if name == "pcc":
             return PccLoss()
         raise UnknownNameError(f"unknown loss {name!r}")  # pragma: no cover
@@ -149,5 +176,13 @@ def build_loss(
     if recipe == "matryoshka":
         return MatryoshkaLoss(single(inner), dims)
     return Matryoshka2dLoss(
-        single(inner), dims, n_layers_per_step=n_layers_per_step, kl_weight=kl_weight, seed=seed
+        single(inner),
+        dims,
+        n_layers_per_step=n_layers_per_step,
+        n_dims_per_step=n_dims_per_step,
+        kl_weight=kl_weight,
+        kl_temperature=kl_temperature,
+        layer_weighting=layer_weighting,
+        normalize=normalize,
+        seed=seed,
     )

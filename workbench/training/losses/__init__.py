@@ -7,8 +7,11 @@ Every loss is a :class:`torch.nn.Module` called as ``loss(columns, labels)``:
   every process, so the loss always sees the global batch;
 - ``labels``: ``(N,)`` float gold scores in [0, 1] for graded pairs, else ``None``.
 
-:class:`Matryoshka2dLoss` also takes ``prior_layers`` (the same columns pooled at earlier
-layers). The training loop never needs to know which loss it runs.
+:class:`Matryoshka2dLoss` (``uses_layers``) also takes ``prior_layers`` (the same columns
+pooled at earlier layers) and the step's ``plan`` (which layers and dims it trains), which
+the loop gets from ``loss.plan_for_step(step, num_layers)``, a pure function of the seed and
+the step. Losses with ``uses_text_ids`` (AnglE) also take ``text_ids``, ``(N, columns)``
+ids that are equal for equal texts, to treat duplicates as their reference does.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from .angle import AnglELoss, angle_similarity
 from .base import EmbeddingLoss
 from .cosent import CoSENTLoss
 from .matryoshka import MatryoshkaLoss
-from .matryoshka2d import Matryoshka2dLoss
+from .matryoshka2d import Matryoshka2dLoss, Matryoshka2dPlan
 from .pcc import PccLoss
 from .simcse import SimCSELoss
 
@@ -26,6 +29,7 @@ __all__ = [
     "CoSENTLoss",
     "EmbeddingLoss",
     "Matryoshka2dLoss",
+    "Matryoshka2dPlan",
     "MatryoshkaLoss",
     "PccLoss",
     "SimCSELoss",
