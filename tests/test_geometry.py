@@ -93,15 +93,24 @@ def test_avg_cosine_is_the_mean_over_distinct_pairs():
 
 def test_partition_isotropy_definition_and_direction():
     X = _aniso(n=80, d=5)
-    _, vecs = np.linalg.eigh(X.T @ X)
-    z = np.exp(X @ np.hstack([vecs, -vecs])).sum(axis=0)  # Z(c) for each eigenvector, +c and -c
+    # Mu & Viswanath as implemented: Z(c) over the eigenvectors numpy's eig returns
+    vecs = np.real(np.linalg.eig(X.T @ X)[1])
+    z = np.exp(X @ vecs).sum(axis=0)
     assert partition_isotropy(X) == pytest.approx(z.min() / z.max(), rel=1e-9)
+    # both signs: +c and -c for each eigenvector, whatever sign eigh returns
+    _, vecs = np.linalg.eigh(X.T @ X)
+    z2 = np.exp(X @ np.hstack([vecs, -vecs])).sum(axis=0)
+    assert partition_isotropy(X, "both-signs") == pytest.approx(z2.min() / z2.max(), rel=1e-9)
+    assert partition_isotropy(X, "both-signs") <= partition_isotropy(X) + 1e-12
+    with pytest.raises(InvalidInputError, match="both-signs"):
+        partition_isotropy(X, "one-sign")
     rng = np.random.default_rng(0)
     G = rng.standard_normal((5000, 10))
-    assert partition_isotropy(G) > 0.8
-    assert partition_isotropy(G + 3.0) < 0.1  # a common offset: far from isotropic
-    # log-space computation: no overflow for huge norms
-    assert 0 <= partition_isotropy(1e4 * G) <= 1
+    for variant in ("mu-viswanath", "both-signs"):
+        assert partition_isotropy(G, variant) > 0.8
+        assert partition_isotropy(G + 3.0, variant) < 0.1  # a common offset: far from isotropic
+        # log-space computation: no overflow for huge norms
+        assert 0 <= partition_isotropy(1e4 * G, variant) <= 1
 
 
 def test_effective_rank_and_spectrum():

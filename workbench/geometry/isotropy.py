@@ -15,11 +15,16 @@ a float, except :func:`explained_variance` (a tidy frame). Definitions:
   the expected cosine of a uniformly random pair, computed exactly in O(n d) from
   ``||sum_i u_i||^2`` of the unit vectors ``u_i``. About 0 for an isotropic cloud; large
   positive values mean a narrow cone (Ethayarajh 2019).
-- :func:`partition_isotropy` (Mu & Viswanath 2018, "All-but-the-top"):
+- :func:`partition_isotropy` (Mu & Viswanath 2018, "All-but-the-top", ICLR):
   ``I(W) = min_c Z(c) / max_c Z(c)`` with ``Z(c) = sum_i exp(c . w_i)`` and ``c`` over the
-  eigenvectors of ``W^T W`` (uncentred, as in the paper), each with both signs (an
-  eigenvector's sign is arbitrary and ``Z(c) != Z(-c)``; common implementations take whatever
-  sign LAPACK returns, which makes their value depend on the library). 1 = isotropic.
+  eigenvectors of ``W^T W`` (uncentred, as in the paper). 1 = isotropic. By default
+  (``variant="mu-viswanath"``) computed as the public implementations do (Rajaee & Pilehvar
+  2021, Sara-Rajaee/clusterbased_isotropy_enhancement commit 8b74a011, ``isotropy()`` in
+  ``src/Clusterbased_isotropy_enhancement.ipynb``): eigenvectors from ``numpy.linalg.eig``,
+  each with the sign LAPACK returns. An eigenvector's sign is arbitrary and
+  ``Z(c) != Z(-c)``, so that value depends on the sign convention of the LAPACK build
+  (up to ~0.03 on MiniLM's STS-B embeddings); ``variant="both-signs"`` takes ``c`` and
+  ``-c`` for every eigenvector, a convention-free value that is never larger.
   Computed in log space (no overflow for large norms).
 - :func:`effective_rank` (Roy & Vetterli 2007): ``exp(H(p))`` with ``p`` the singular values
   of the centred matrix divided by their sum; between 1 and ``min(n - 1, d)``.
@@ -119,14 +124,29 @@ def avg_cosine(X: Any) -> float:
     return (total - n) / (n * (n - 1))
 
 
-def partition_isotropy(X: Any) -> float:
-    """Mu & Viswanath's ``I(W) = min_c Z(c) / max_c Z(c)`` over the eigenvectors of W^T W."""
+PARTITION_VARIANTS = ("mu-viswanath", "both-signs")
+
+
+def partition_isotropy(X: Any, variant: str = "mu-viswanath") -> float:
+    """Mu & Viswanath's ``I(W) = min_c Z(c) / max_c Z(c)`` over the eigenvectors of W^T W.
+
+    ``variant``: ``"mu-viswanath"`` (each eigenvector with the sign ``numpy.linalg.eig``
+    returns, as published implementations compute it) or ``"both-signs"`` (``c`` and ``-c``).
+    """
+    key = str(variant).strip().lower()
+    if key not in PARTITION_VARIANTS:
+        raise InvalidInputError(
+            f"unknown I(W) variant {variant!r}; choose one of {', '.join(PARTITION_VARIANTS)}"
+        )
     X = as_embeddings(X, min_rows=2)
     with serial_lapack():
-        _, vecs = np.linalg.eigh(X.T @ X)  # columns: the eigenvectors of W^T W
-    # an eigenvector's sign is arbitrary, and Z(c) != Z(-c): use both, so I(W) is well defined
-    proj = X @ vecs
-    log_z = np.concatenate([logsumexp(proj, axis=0), logsumexp(-proj, axis=0)])
+        # eig, not eigh: the reference implementations use eig, and the sign of each
+        # eigenvector (which changes I(W)) is whatever this routine returns
+        _, vecs = np.linalg.eig(X.T @ X)
+    proj = X @ np.real(vecs)  # a symmetric matrix: real eigenvectors
+    log_z = logsumexp(proj, axis=0)
+    if key == "both-signs":
+        log_z = np.concatenate([log_z, logsumexp(-proj, axis=0)])
     return float(np.exp(log_z.min() - log_z.max()))
 
 
