@@ -93,10 +93,16 @@ def test_avg_cosine_is_the_mean_over_distinct_pairs():
 
 def test_partition_isotropy_definition_and_direction():
     X = _aniso(n=80, d=5)
-    # Mu & Viswanath as implemented: Z(c) over the eigenvectors numpy's eig returns
+    # Mu & Viswanath: Z(c) over the eigenvectors, each once, largest component positive
     vecs = np.real(np.linalg.eig(X.T @ X)[1])
+    vecs = vecs * np.sign(vecs[np.abs(vecs).argmax(axis=0), range(5)])
     z = np.exp(X @ vecs).sum(axis=0)
     assert partition_isotropy(X) == pytest.approx(z.min() / z.max(), rel=1e-9)
+    # the sign convention is what fixes the value: the other orientation of one vector differs
+    flipped = vecs.copy()
+    flipped[:, int(np.argmax(z))] *= -1
+    zf = np.exp(X @ flipped).sum(axis=0)
+    assert abs(zf.min() / zf.max() - partition_isotropy(X)) > 1e-3
     # both signs: +c and -c for each eigenvector, whatever sign eigh returns
     _, vecs = np.linalg.eigh(X.T @ X)
     z2 = np.exp(X @ np.hstack([vecs, -vecs])).sum(axis=0)

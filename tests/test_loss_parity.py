@@ -14,7 +14,7 @@
   compared live.
 - I(W): values of ``isotropy()`` in Sara-Rajaee/clusterbased_isotropy_enhancement (commit
   8b74a0112354f22ac75c6c9fac712de13e3b3004, ``src/Clusterbased_isotropy_enhancement.ipynb``,
-  Rajaee & Pilehvar 2021) run with numpy 2.4 on the matrices below.
+  Rajaee & Pilehvar 2021) run with numpy 2.4 (its OpenBLAS) on the matrices below.
 
 Everything runs in float64, so agreement is to ~1e-12 relative: the computations differ only
 in the order of floating-point operations (a few hundred of them, each rounding at 1.1e-16),
@@ -326,8 +326,8 @@ W_GENERAL = [
 ]
 RAJAEE_DIAGONAL_GRAM = 0.5227121831486488
 RAJAEE_GENERAL = 0.8536486800979097
-# the signs numpy 2.4's eig returned for W_GENERAL's eigenvectors when the value was pinned
-GENERAL_EIG_FIRST_ROW_SIGNS = [1.0, 1.0, 1.0]
+# numpy 2.4's eig returned W_GENERAL's eigenvectors with their largest-magnitude component
+# positive when this was pinned: the orientation partition_isotropy fixes, so the same c
 
 
 def test_partition_isotropy_equals_mu_viswanath_reference():
@@ -339,8 +339,5 @@ def test_partition_isotropy_equals_mu_viswanath_reference():
     assert partition_isotropy(W, "both-signs") < RAJAEE_DIAGONAL_GRAM - 0.02
 
     G = np.array(W_GENERAL)
-    signs = np.sign(np.real(np.linalg.eig(G.T @ G)[1])[0]).tolist()
-    if signs != GENERAL_EIG_FIRST_ROW_SIGNS:
-        pytest.skip(f"this LAPACK returns eigenvector signs {signs}, not those of the pin")
     assert partition_isotropy(G) == pytest.approx(RAJAEE_GENERAL, rel=1e-12)
-    assert partition_isotropy(G, "both-signs") < RAJAEE_GENERAL
+    assert partition_isotropy(G, "both-signs") < RAJAEE_GENERAL - 0.1

@@ -18,14 +18,16 @@ a float, except :func:`explained_variance` (a tidy frame). Definitions:
 - :func:`partition_isotropy` (Mu & Viswanath 2018, "All-but-the-top", ICLR):
   ``I(W) = min_c Z(c) / max_c Z(c)`` with ``Z(c) = sum_i exp(c . w_i)`` and ``c`` over the
   eigenvectors of ``W^T W`` (uncentred, as in the paper). 1 = isotropic. By default
-  (``variant="mu-viswanath"``) computed as the public implementations do (Rajaee & Pilehvar
-  2021, Sara-Rajaee/clusterbased_isotropy_enhancement commit 8b74a011, ``isotropy()`` in
-  ``src/Clusterbased_isotropy_enhancement.ipynb``): eigenvectors from ``numpy.linalg.eig``,
-  each with the sign LAPACK returns. An eigenvector's sign is arbitrary and
-  ``Z(c) != Z(-c)``, so that value depends on the sign convention of the LAPACK build
-  (up to ~0.03 on MiniLM's STS-B embeddings); ``variant="both-signs"`` takes ``c`` and
-  ``-c`` for every eigenvector, a convention-free value that is never larger.
-  Computed in log space (no overflow for large norms).
+  (``variant="mu-viswanath"``) each eigenvector is taken once, as the public implementations
+  do (Rajaee & Pilehvar 2021, Sara-Rajaee/clusterbased_isotropy_enhancement commit 8b74a011,
+  ``isotropy()`` in ``src/Clusterbased_isotropy_enhancement.ipynb``). Those take the sign
+  ``numpy.linalg.eig`` happens to return, and since ``Z(c) != Z(-c)`` their value depends on
+  the LAPACK build and even its thread count (MiniLM on STS-B test: 0.847 with OpenBLAS
+  threaded, 0.842 single-threaded); here the sign is fixed as scikit-learn's ``svd_flip``
+  fixes it (largest-magnitude component positive), so the value is reproducible and equals
+  the reference whenever LAPACK returns that orientation (0.848 on MiniLM's STS-B).
+  ``variant="both-signs"`` takes ``c`` and ``-c`` for every eigenvector: convention-free,
+  never larger (0.767 there). Computed in log space (no overflow for large norms).
 - :func:`effective_rank` (Roy & Vetterli 2007): ``exp(H(p))`` with ``p`` the singular values
   of the centred matrix divided by their sum; between 1 and ``min(n - 1, d)``.
 - :func:`explained_variance`: the covariance eigenvalues, their ratios and cumulative sum.
@@ -130,8 +132,8 @@ PARTITION_VARIANTS = ("mu-viswanath", "both-signs")
 def partition_isotropy(X: Any, variant: str = "mu-viswanath") -> float:
     """Mu & Viswanath's ``I(W) = min_c Z(c) / max_c Z(c)`` over the eigenvectors of W^T W.
 
-    ``variant``: ``"mu-viswanath"`` (each eigenvector with the sign ``numpy.linalg.eig``
-    returns, as published implementations compute it) or ``"both-signs"`` (``c`` and ``-c``).
+    ``variant``: ``"mu-viswanath"`` (each eigenvector once, its largest-magnitude component
+    positive) or ``"both-signs"`` (``c`` and ``-c``); see the module docstring.
     """
     key = str(variant).strip().lower()
     if key not in PARTITION_VARIANTS:
@@ -140,10 +142,11 @@ def partition_isotropy(X: Any, variant: str = "mu-viswanath") -> float:
         )
     X = as_embeddings(X, min_rows=2)
     with serial_lapack():
-        # eig, not eigh: the reference implementations use eig, and the sign of each
-        # eigenvector (which changes I(W)) is whatever this routine returns
-        _, vecs = np.linalg.eig(X.T @ X)
-    proj = X @ np.real(vecs)  # a symmetric matrix: real eigenvectors
+        _, vecs = np.linalg.eigh(X.T @ X)  # columns: the eigenvectors of W^T W
+    # an eigenvector's sign is arbitrary and Z(c) != Z(-c): fix it (svd_flip's convention)
+    top = np.abs(vecs).argmax(axis=0)
+    vecs = vecs * np.sign(vecs[top, np.arange(vecs.shape[1])])
+    proj = X @ vecs
     log_z = logsumexp(proj, axis=0)
     if key == "both-signs":
         log_z = np.concatenate([log_z, logsumexp(-proj, axis=0)])
