@@ -287,6 +287,7 @@ def run_notebook(
     os.environ.setdefault("MPLBACKEND", "Agg")
     t0 = time.perf_counter()
     sockets = tempfile.TemporaryDirectory(prefix="wb-kernel-")
+    km = client = None
     try:
         from jupyter_client.manager import KernelManager
 
@@ -309,6 +310,12 @@ def run_notebook(
         rec.update(status="failed", reason=f"{type(e).__name__}: {str(e).strip()[-800:]}")
         log.error("%s failed: %s", path.name, rec["reason"])
     finally:
+        # nbclient shuts down only kernels it created (``owns_km``): this one is ours, and a
+        # kernel left behind keeps a core busy after its notebook has finished.
+        if client is not None and client.kc is not None:
+            client.kc.stop_channels()
+        if km is not None and km.has_kernel:
+            km.shutdown_kernel(now=True)
         sockets.cleanup()
         if env_before is None:
             os.environ.pop("WORKBENCH_QUICK", None)
