@@ -40,7 +40,16 @@ def test_notebook_runs(path, tmp_path, monkeypatch, socket_dir):
         km=km,
         resources={"metadata": {"path": str(path.parent)}},
     )
-    client.execute()
+    try:
+        client.execute()
+    finally:
+        # nbclient shuts down only kernels it created itself (``owns_km``); this one is ours.
+        # Left running, each finished notebook's kernel kept spinning on a core for the rest
+        # of the session, slowing every later test on a 2-core machine.
+        if client.kc is not None:
+            client.kc.stop_channels()
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
     errors = [
         o
         for c in nb.cells
