@@ -255,6 +255,12 @@ def test_recipes_resolve():
     assert resolve_recipe("matryoshka") == ("matryoshka", "cosent")
     assert resolve_recipe("SimCSE_unsup") == ("simcse-unsup", None)
     assert build_loss("matryoshka", "cosent", 384).dims == [384, 192, 96, 48]
+    assert resolve_recipe("matryoshka2d-angle-2023") == ("matryoshka2d", "angle-2023")
+    assert build_loss("angle-2023", None, 8).preset == "2023"
+    m2d = build_loss("matryoshka2d", "angle", 8, dims=[8, 4], normalize=True)
+    assert m2d.matryoshka.inner.preset == "current" and m2d.uses_text_ids and m2d.normalize
+    with pytest.raises(InvalidInputError, match="scale"):  # AnglE's temperatures are its own
+        build_loss("angle", None, 8, scale=30.0)
     with pytest.raises(UnknownNameError, match="cosent"):
         resolve_recipe("triplet-magic")
 
