@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import io
+import json
 import shutil
 import tarfile
 import urllib.error
@@ -34,6 +36,7 @@ from workbench.errors import (
     DataNotFoundError,
     InvalidInputError,
     UnknownNameError,
+    UnverifiedDownloadWarning,
     WorkbenchError,
 )
 
@@ -373,6 +376,13 @@ def _targz(path: Path, files: dict[str, str]) -> Path:
     return path
 
 
+_FAKE_STSB_CSV = (
+    'main-captions\tMSRvid\t2012test\t0001\t5.000\tA woman\'s ankle.\tShe said "Hi".\n'
+    "main-forums\tanswer-answer\t2016\t0008\t3\tI remained.\tIt is U.S. policy.\t"
+    "StackExchange Network: http://x\textra\n"
+)
+
+
 def _fake_sources(src: Path) -> dict[str, Path]:
     """A tiny stand-in for every file SOURCES points at, shaped like the real thing."""
     out: dict[str, Path] = {}
@@ -390,11 +400,7 @@ def _fake_sources(src: Path) -> dict[str, Path]:
         out[task] = _zip(src / f"{task}.zip", files)
     stsb = {"stsbenchmark/readme.txt": "STS Benchmark\n", "stsbenchmark/LICENSE.txt": "lic\n"}
     for split in ("train", "dev", "test"):
-        stsb[f"stsbenchmark/sts-{split}.csv"] = (
-            'main-captions\tMSRvid\t2012test\t0001\t5.000\tA woman\'s ankle.\tShe said "Hi".\n'
-            "main-forums\tanswer-answer\t2016\t0008\t3\tI remained.\tIt is U.S. policy.\t"
-            "StackExchange Network: http://x\textra\n"
-        )
+        stsb[f"stsbenchmark/sts-{split}.csv"] = _FAKE_STSB_CSV
     out["STSBenchmark"] = _targz(src / "Stsbenchmark.tar.gz", stsb)
     for split in ("train", "trial", "test_annotated"):
         text = (
@@ -450,12 +456,31 @@ def _fake_sources(src: Path) -> dict[str, Path]:
     return out
 
 
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _fake_member_pins() -> dict[str, str]:
+    """PINNED_MEMBERS for the fake archives: the same files, the fakes' contents."""
+    out = {}
+    for rel in dl.PINNED_MEMBERS:
+        if "stsbenchmark/" in rel:
+            text = _FAKE_STSB_CSV
+        else:
+            task = rel.split("/")[1].split("-")[0]
+            text = "4.2\n\n" if task in ("STS15", "STS16") else "4.2\n1\n"
+        out[rel] = _sha(text.encode())
+    return out
+
+
 @pytest.fixture()
 def fake_net(tmp_path, monkeypatch):
-    """Replace the network with local copies; record which source files were fetched."""
+    """Replace the network with local copies; record which source files were fetched. The
+    pins are those of the fakes, so the verification path runs as on the real files."""
     src = tmp_path / "src"
     src.mkdir()
-    by_url = {dl.SOURCES[key][0]: path for key, path in _fake_sources(src).items()}
+    sources = _fake_sources(src)
+    by_url = {dl.SOURCES[key][0]: path for key, path in sources.items()}
     fetched: list[str] = []
 
     def fake_fetch(url: str, path: Path) -> None:
@@ -463,6 +488,9 @@ def fake_net(tmp_path, monkeypatch):
         shutil.copyfile(by_url[url], path)
 
     monkeypatch.setattr(dl, "_fetch", fake_fetch)
+    pins = {k: (_sha(sources[k].read_bytes()), "fake") for k in dl.PINNED_SHA256}
+    monkeypatch.setattr(dl, "PINNED_SHA256", pins)
+    monkeypatch.setattr(dl, "PINNED_MEMBERS", _fake_member_pins())
     return fetched
 
 
@@ -608,3 +636,79 @@ def test_one_failed_task_does_not_stop_the_others(tmp_path, fake_net, monkeypatc
         download(dest, tasks=["SICK", "MRPC"], progress=False)
     assert "SICK: " in str(e.value) and "HTTP 404" in str(e.value)
     assert len(load_pairs("MRPC", "train", data_dir=dest)) == 1
+
+
+# --------------------------------------------------------- download integrity (issue 10)
+
+
+def test_https_first_for_every_source():
+    for key, urls in dl.SOURCES.items():
+        assert urls[0].startswith("https://"), key
+        schemes = [u.split(":", 1)[0] for u in urls]
+        assert schemes == sorted(schemes, key=lambda s: s != "https"), key  # http only after
+
+
+def test_pins_agree_with_the_shared_copies(senteval_dir):
+    """The MRPC pins come from huggingface/datasets (glue/dataset_infos.json at 040102f);
+    SentEval stores those files unchanged, so the shared copy must hash to them: two
+    independent sources agree. The other pins were taken from the shared copies, and this
+    guards them against editing slips."""
+    rel = {
+        "MRPC_train": "MRPC/msr_paraphrase_train.txt",
+        "MRPC_test": "MRPC/msr_paraphrase_test.txt",
+        **{f"SST2_{s}": f"SST/binary/sentiment-{s}" for s in ("train", "dev", "test")},
+        **{f"SST5_{s}": f"SST/fine/sentiment-{s}" for s in ("train", "dev", "test")},
+    }
+    for key, path in rel.items():
+        assert _sha((senteval_dir / path).read_bytes()) == dl.PINNED_SHA256[key][0], key
+    for path, digest in dl.PINNED_MEMBERS.items():
+        assert _sha((senteval_dir / path).read_bytes()) == digest, path
+    assert len(dl.PINNED_MEMBERS) == sum(len(STS_SUBSETS[t]) for t in STS_TASKS[:5]) + 3
+
+
+def test_a_file_that_does_not_match_its_pin_is_refused(tmp_path, fake_net, monkeypatch):
+    pins = dict(dl.PINNED_SHA256)
+    pins["MRPC_train"] = ("0" * 64, "test")
+    monkeypatch.setattr(dl, "PINNED_SHA256", pins)
+    dest = tmp_path / "data"
+    with pytest.raises(WorkbenchError, match="does not match the pinned 0000") as e:
+        download(dest, tasks=["MRPC"], progress=False)
+    assert dl.SOURCES["MRPC_train"][0] in str(e.value)
+    assert not (dest / "MRPC" / "msr_paraphrase_train.txt").exists()
+
+
+def test_an_archive_member_that_does_not_match_its_pin_is_refused(tmp_path, fake_net, monkeypatch):
+    members = dict(dl.PINNED_MEMBERS)
+    gold = "STS/STS12-en-test/STS.gs.MSRpar.txt"
+    members[gold] = "f" * 64
+    monkeypatch.setattr(dl, "PINNED_MEMBERS", members)
+    dest = tmp_path / "data"
+    with pytest.raises(WorkbenchError, match="STS.gs.MSRpar.txt from the archive has sha256"):
+        download(dest, tasks=["STS12"], progress=False)
+    assert not (dest / gold).exists()
+    assert not available(dest).set_index("task")["present"]["STS12"]
+
+
+def test_unpinned_downloads_warn_and_are_recorded(tmp_path, fake_net):
+    dest = tmp_path / "data"
+    with pytest.warns(UnverifiedDownloadWarning, match="no pinned checksum") as rec:
+        download(dest, tasks=["SICK", "MRPC", "STSB"], progress=False)
+    warned = " ".join(str(w.message) for w in rec)
+    assert "sick_train.zip" in warned and "msr_paraphrase" not in warned
+    assert "Stsbenchmark" not in warned  # every data file checked through its members
+    record = json.loads((dest / dl.DOWNLOAD_RECORD).read_text())["fetched"]
+    by_source = {r["source"]: r for r in record}
+    assert by_source["MRPC_train"]["verified"] and by_source["MRPC_train"]["pinned"]
+    assert not by_source["SICK_train"]["verified"]
+    assert by_source["SICK_train"]["sha256"] == _sha(
+        (tmp_path / "src" / "sick_train.zip").read_bytes()
+    )
+
+
+def test_strict_refuses_unpinned_files(tmp_path, fake_net):
+    dest = tmp_path / "data"
+    with pytest.raises(WorkbenchError, match="no pinned checksum"):
+        download(dest, tasks=["SICK"], progress=False, strict=True)
+    assert not (dest / "SICK" / "SICK_train.txt").exists()
+    download(dest, tasks=["MRPC", "STSB"], progress=False, strict=True)  # all verified
+    assert available(dest).set_index("task")["present"][["MRPC", "STSBenchmark"]].all()

@@ -38,6 +38,24 @@ def records(df) -> list[dict[str, Any]]:
     return out
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1 (0 or a negative count is never meant)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line on stderr, exit status 2 (like every other user error)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _add_encoder_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("encoder")
     g.add_argument(
@@ -48,13 +66,13 @@ def _add_encoder_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--pooling", help="cls, pooler, mean, max, first-last-avg, last-token, ...")
     g.add_argument("--layer", type=int, help="hidden layer to pool (0 = embeddings; -1 = last)")
     g.add_argument("--prompt", help="prompt name (prompteol, ...) or template with {text}")
-    g.add_argument("--max-length", type=int, help="truncate texts to this many tokens")
+    g.add_argument("--max-length", type=_positive_int, help="truncate texts to this many tokens")
     g.add_argument(
         "--token-prepending",
         action="store_true",
         help="Token Prepending for decoder LLMs (training-free; Fu et al.)",
     )
-    g.add_argument("--batch-size", type=int, default=None)
+    g.add_argument("--batch-size", type=_positive_int, default=None)
     g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     g.add_argument("--dtype", default="auto", help="auto, float32, float16, bfloat16")
     g.add_argument("--cache-dir", help="embedding cache folder (default $WORKBENCH_CACHE_DIR)")
@@ -86,9 +104,21 @@ def _cache(args):
 
 def _transform(args, enc):
     """The ``--transform`` specs (with ``--fit-on``) as one fitted transform, or None."""
+    fit_on = getattr(args, "fit_on", None)
     if not args.transform:
+        if fit_on:
+            raise WorkbenchError(
+                f"--fit-on {fit_on} is given but no --transform; add one that learns from "
+                "data (whiten:..., truncate:pca:K) or drop --fit-on"
+            )
         return None
-    from .geometry.transforms import from_specs
+    from .geometry.transforms import build_pipeline, from_specs, needs_fitting
+
+    if fit_on and not needs_fitting(build_pipeline(args.transform)):
+        raise WorkbenchError(
+            f"--fit-on {fit_on} is given but no step of {' '.join(args.transform)} learns "
+            "from data (only whiten:... and truncate:pca:K do); drop --fit-on"
+        )
 
     return from_specs(
         args.transform, encoder=enc, fit_on=args.fit_on, data_dir=args.data_dir, cache=_cache(args)
@@ -173,7 +203,7 @@ def cmd_download(args) -> int:
     from .datasets import download
 
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
-    dest = download(args.dest, tasks=tasks, force=args.force)
+    dest = download(args.dest, tasks=tasks, force=args.force, strict=args.strict)
     print(
         f"data ready in {dest}; point the workbench at it with WORKBENCH_DATA_DIR={dest} "
         "or --data-dir"
@@ -182,7 +212,7 @@ def cmd_download(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="workbench",
         description="Study sentence embeddings: encoders, STS, geometry, training.",
     )
@@ -247,6 +277,11 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("--dest", help="target folder (default $WORKBENCH_DATA_DIR or ~/.cache)")
     dl.add_argument("--tasks", help="comma-separated datasets (default: all)")
     dl.add_argument("--force", action="store_true", help="fetch again even if present")
+    dl.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse files no pinned sha256 verifies (default: fetch them with a warning)",
+    )
     dl.set_defaults(func=cmd_download)
 
     for name in PLUGINS:  # sub-commands that live with their feature

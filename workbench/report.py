@@ -37,7 +37,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidInputError
+from .errors import InvalidInputError, UnknownNameError
 
 log = logging.getLogger(__name__)
 
@@ -342,6 +342,45 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def _check_formats(formats: Sequence[str] | str) -> list[str]:
+    from .plotting.export import FORMATS
+
+    items = [formats] if isinstance(formats, str) else list(formats)
+    clean = [str(f).strip().lower().lstrip(".") for f in items if str(f).strip()]
+    bad = [f for f in clean if f not in FORMATS]
+    if bad or not clean:
+        raise InvalidInputError(
+            f"unknown figure format(s) {', '.join(bad) or '(none given)'}; choose from "
+            f"{', '.join(FORMATS)}"
+        )
+    return clean
+
+
+def _check_out(out: Path) -> None:
+    """``out`` must be a folder that can be created and written."""
+    if out.exists() and not out.is_dir():
+        raise InvalidInputError(f"--out {out} is a file; give a folder")
+    existing = out
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InvalidInputError(f"--out {out} cannot be created: {existing} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InvalidInputError(f"--out {out} cannot be written: no write permission on {existing}")
+
+
+def _check_encoder(name: str) -> None:
+    """A name the standard study can load (registered, a local path or a hub id)."""
+    from .encoders.registry import REGISTRY, _looks_like_hub_id, resolve_name
+
+    if resolve_name(str(name)) or Path(name).expanduser().exists() or _looks_like_hub_id(name):
+        return
+    raise UnknownNameError(
+        f"unknown encoder {name!r}: not a registered name ({', '.join(REGISTRY)}), an "
+        "existing folder or file, nor a hub id like 'org/model'"
+    )
+
+
 def make_report(
     out: str | os.PathLike,
     encoder: str = "all-MiniLM-L6-v2",
@@ -358,6 +397,23 @@ def make_report(
     all; ``[]`` = none.
     """
     out = Path(out)
+    formats = _check_formats(formats)  # refused before hours of work, not after
+    _check_out(out)
+    if standard:
+        _check_encoder(encoder)
+    paths: list[Path] = []
+    if notebooks is None or len(notebooks):
+        nb_dir = Path(notebooks_dir) if notebooks_dir else default_notebooks_dir()
+        if nb_dir is None or not nb_dir.is_dir():
+            raise InvalidInputError(
+                "no notebooks folder found; pass --notebooks-dir (the repository's notebooks/)"
+                " or --notebooks none"
+            )
+        paths = sorted(nb_dir.glob("[0-9][0-9]_*.ipynb"))
+        if notebooks:
+            paths = [p for p in paths if any(f in p.stem for f in notebooks)]
+            if not paths:
+                raise InvalidInputError(f"no notebook in {nb_dir} matches {list(notebooks)}")
     out.mkdir(parents=True, exist_ok=True)
     record: dict[str, Any] = {
         "command": "workbench report",
@@ -382,17 +438,6 @@ def make_report(
         part["seconds"] = round(time.perf_counter() - t0, 1)
         record["parts"].append(part)
     if notebooks is None or len(notebooks):
-        nb_dir = Path(notebooks_dir) if notebooks_dir else default_notebooks_dir()
-        if nb_dir is None or not nb_dir.is_dir():
-            raise InvalidInputError(
-                "no notebooks folder found; pass --notebooks-dir (the repository's notebooks/)"
-                " or --notebooks none"
-            )
-        paths = sorted(nb_dir.glob("[0-9][0-9]_*.ipynb"))
-        if notebooks:
-            paths = [p for p in paths if any(f in p.stem for f in notebooks)]
-            if not paths:
-                raise InvalidInputError(f"no notebook in {nb_dir} matches {list(notebooks)}")
         if data_dir:
             os.environ["WORKBENCH_DATA_DIR"] = str(data_dir)
         for p in paths:

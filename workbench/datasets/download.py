@@ -4,6 +4,17 @@
 (same URLs, same folders and file names, same post-processing), plus the ORIGINAL cased STS
 Benchmark release under ``STS/STSBenchmark/stsbenchmark/``, which published STS-B numbers use.
 
+Integrity. Every URL list tries https first. A fetched file whose SHA-256 is pinned
+(:data:`PINNED_SHA256`) must match it, and files copied verbatim out of an archive
+(:data:`PINNED_MEMBERS`: the STS gold scores, the original STS-B release) must match theirs;
+a mismatch is an error naming the URL or file and both digests, and the next URL is tried.
+A download with no pin (the STS12-16 sentence files, SICK, the MR/CR/SUBJ/MPQA zip) cannot be
+verified: it is fetched with an :class:`~workbench.errors.UnverifiedDownloadWarning` naming
+it, and its SHA-256 is recorded in ``<dest>/workbench-download.json`` so the value can be
+compared and pinned; ``strict=True`` (``workbench download --strict``) refuses such files.
+Refusing them by default would make the download unusable for half the tasks, for a reason
+the user cannot fix (their archives' checksums were never published with them).
+
 The network part is the one small function :func:`_fetch`; everything else (unpacking,
 re-layout, tokenisation) works on local files, so it is testable offline by replacing
 ``_fetch`` with a function that copies local archives. ``workbench.datasets.download`` is the
@@ -21,15 +32,19 @@ differ in a few tokens from SentEval's own copy (see :func:`tokenize`).
 from __future__ import annotations
 
 import contextvars
+import hashlib
 import http.client
+import json
 import os
 import re
 import shutil
 import sys
 import tarfile
 import tempfile
+import time
 import urllib.error
 import urllib.request
+import warnings
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -37,7 +52,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import config
-from ..errors import UnknownNameError, WorkbenchError
+from ..errors import UnknownNameError, UnverifiedDownloadWarning, WorkbenchError
 from .sts import (
     STS_SUBSETS,
     STS_TASKS,
@@ -56,7 +71,16 @@ from .transfer import (
     resolve_pair_task,
 )
 
-__all__ = ["SOURCES", "DOWNLOAD_UNITS", "available", "download", "ptb_tokenize", "tokenize"]
+__all__ = [
+    "SOURCES",
+    "DOWNLOAD_UNITS",
+    "PINNED_SHA256",
+    "PINNED_MEMBERS",
+    "available",
+    "download",
+    "ptb_tokenize",
+    "tokenize",
+]
 
 # --------------------------------------------------------------------------- sources
 
@@ -66,6 +90,7 @@ _FB = "https://dl.fbaipublicfiles.com/senteval/senteval_data"  # SentEval's form
 _TREC = "http://cogcomp.cs.illinois.edu/Data/QA/QC"
 _TREC_NEW = "https://cogcomp.seas.upenn.edu/Data/QA/QC"
 _SICK = "http://alt.qcri.org/semeval2014/task1/data/uploads"
+_SICK_HTTPS = "https://alt.qcri.org/semeval2014/task1/data/uploads"
 _SST_BIN = "https://raw.githubusercontent.com/PrincetonML/SIF/master/data"
 _SST_FINE = "https://raw.githubusercontent.com/AcademiaSinicaNLPLab/sentiment_dataset/master/data"
 
@@ -85,25 +110,103 @@ _STS_SUBDIRS = {
     "STS16": "sts2016-english-with-gs-v1.0",
 }
 
-#: source key -> URLs, tried in order: SentEval's URL first, then known new homes of the
-#: same file.
+#: source key -> URLs, tried in order: https first (a file's current home or SentEval's URL
+#: under https), plain http (SentEval's original URL) only after it.
 SOURCES: dict[str, tuple[str, ...]] = {
-    **{t: (f"{_IXA}/{p}", f"{_IXA_NEW}/{p}") for t, p in _STS_ZIPS.items()},
+    **{t: (f"{_IXA_NEW}/{p}", f"{_IXA}/{p}") for t, p in _STS_ZIPS.items()},
     "STSBenchmark": (
-        f"{_IXA}/4/48/Stsbenchmark.tar.gz",
         f"{_IXA_NEW}/4/48/Stsbenchmark.tar.gz",
+        f"{_IXA}/4/48/Stsbenchmark.tar.gz",
     ),
-    **{f"SICK_{s}": (f"{_SICK}/sick_{s}.zip",) for s in ("train", "trial", "test_annotated")},
+    **{
+        f"SICK_{s}": (f"{_SICK_HTTPS}/sick_{s}.zip", f"{_SICK}/sick_{s}.zip")
+        for s in ("train", "trial", "test_annotated")
+    },
     "BINCLASSIF": (f"{_FB}/datasmall_NB_ACL12.zip",),
     **{f"SST2_{s}": (f"{_SST_BIN}/sentiment-{s}",) for s in ("train", "dev", "test")},
     **{f"SST5_{s}": (f"{_SST_FINE}/stsa.fine.{s}",) for s in ("train", "dev", "test")},
     **{
-        f"TREC_{n}": (f"{_TREC}/{n}.label", f"{_TREC_NEW}/{n}.label")
+        f"TREC_{n}": (f"{_TREC_NEW}/{n}.label", f"{_TREC}/{n}.label")
         for n in ("train_5500", "TREC_10")
     },
     **{f"MRPC_{s}": (f"{_FB}/msr_paraphrase_{s}.txt",) for s in ("train", "test")},
     "SNLI": ("https://nlp.stanford.edu/projects/snli/snli_1.0.zip",),
 }
+
+_HF = "huggingface/datasets@040102f100964a33fd334e2695f1c493fa6b92db"
+_SHARED = "the SentEval layout's verbatim copy (get_transfer_data.bash writes it unchanged)"
+#: source key -> (SHA-256 of the file as fetched, where the value comes from). Never
+#: computed here from a fresh download: each is either published by another project for the
+#: same URL or the digest of a file SentEval's script stores byte for byte.
+PINNED_SHA256: dict[str, tuple[str, str]] = {
+    "MRPC_train": (
+        "60a9b09084528f0673eedee2b69cb941920f0b8cd0eeccefc464a98768457f89",
+        f"{_HF} datasets/glue/dataset_infos.json (equal to {_SHARED})",
+    ),
+    "MRPC_test": (
+        "a04e271090879aaba6423d65b94950c089298587d9c084bf9cd7439bd785f784",
+        f"{_HF} datasets/glue/dataset_infos.json (equal to {_SHARED})",
+    ),
+    "TREC_train_5500": (
+        "9e4c8bdcaffb96ed61041bd64b564183d52793a8e91d84fc3a8646885f466ec3",
+        f"{_HF} datasets/trec/dataset_infos.json",
+    ),
+    "TREC_TREC_10": (
+        "033f22c028c2bbba9ca682f68ffe204dc1aa6e1cf35dd6207f2d4ca67f0d0e8e",
+        f"{_HF} datasets/trec/dataset_infos.json",
+    ),
+    "SNLI": (
+        "afb3d70a5af5d8de0d9d81e2637e0fb8c22d1235c2749d83125ca43dab0dbd3e",
+        f"{_HF} datasets/snli/dataset_infos.json",
+    ),
+    "SST2_train": ("10a92a297ec38e262386e5a2713b4bc70e5d18ced88b7f54bd171a26e5b34ab5", _SHARED),
+    "SST2_dev": ("9a6c7403b71a9b762158387afe4431253ae10cdfb2319b5275289f3766f48291", _SHARED),
+    "SST2_test": ("4fefd1cd67526cf87ebc7fafc3afc21cc7cfa6ae53b45e74f77f9456e3c62752", _SHARED),
+    "SST5_train": ("9b52b5f686ed438d4d0274c385369251b3d579b578fddd340ba8a9bae2ca4bee", _SHARED),
+    "SST5_dev": ("b2f76c62b960f9fda5c6d751edb125abab4f878eb94a8754239b7f4af647f4c3", _SHARED),
+    "SST5_test": ("0e2ebb450c231f7b3d67fc932066e7bb26ae7bad8c88488f45ed44ef02eb3c73", _SHARED),
+}
+
+#: output path -> SHA-256 of a file copied unchanged out of an archive whose own checksum is
+#: not pinned: the gold scores of STS12-16 and the original STS-B release (from which the
+#: tokenised STS-B copy is derived). Values: the SentEval layout's copies of these files.
+# fmt: off
+PINNED_MEMBERS: dict[str, str] = {
+    f"STS/{rel}": digest for rel, digest in (
+        ("STS12-en-test/STS.gs.MSRpar.txt", "5526be59228bc34ccb3cb6f1f56c0d7278d3419b8886713ae016fd92b151f19c"),  # noqa: E501
+        ("STS12-en-test/STS.gs.MSRvid.txt", "9c6096c6bcfb0144c8bbddb00900ca9198c88498630cd0c8f08d18365f1d7150"),  # noqa: E501
+        ("STS12-en-test/STS.gs.SMTeuroparl.txt", "708530c4d006d06881f3289fce35d624d7efe562dcf0fe5f8aa0eec3a135f6d4"),  # noqa: E501
+        ("STS12-en-test/STS.gs.surprise.OnWN.txt", "088d8ca22c0aa406e4a5d2e6e308a4f38b482b8e736c2445a38ffb6e4c4fb4fd"),  # noqa: E501
+        ("STS12-en-test/STS.gs.surprise.SMTnews.txt", "aa6dfc868db333c43dc59be14d46fa6587c7ebddc0d497e717f647bf35121cf1"),  # noqa: E501
+        ("STS13-en-test/STS.gs.FNWN.txt", "8ca95b7228119578e2007839cf7969f22c4f1fd41fd610c4b7f9683072d98066"),  # noqa: E501
+        ("STS13-en-test/STS.gs.OnWN.txt", "0cd497aaddb00a2fb6db25f77bccfc09e8aa012e11549b81b434bab1a27ad954"),  # noqa: E501
+        ("STS13-en-test/STS.gs.headlines.txt", "f49f64089011436dd296ef384c07160219406feef7dc4b9fa2af52a519f32bc6"),  # noqa: E501
+        ("STS14-en-test/STS.gs.OnWN.txt", "1c80147df270ea4cfce14a47ed29f8a2f10d5dc016d02836077fd786ff7f535b"),  # noqa: E501
+        ("STS14-en-test/STS.gs.deft-forum.txt", "ba6dc76696b5c93985590a325b4d142449932cdf0d715b2bab1b1743fe3c488c"),  # noqa: E501
+        ("STS14-en-test/STS.gs.deft-news.txt", "105c5b333abd50c274efb4dae9e3e0dab36ed63eee780cfb49955b1586bd62f2"),  # noqa: E501
+        ("STS14-en-test/STS.gs.headlines.txt", "f243c34647255cd0b994565ed4f58dd31506e7d9c9d6250d1a6dd14095625832"),  # noqa: E501
+        ("STS14-en-test/STS.gs.images.txt", "fc994ebacc7074c332626fa9e29542d7340a48a3cdb999b47cdb59c378523a62"),  # noqa: E501
+        ("STS14-en-test/STS.gs.tweet-news.txt", "0098c644bfeaa2d511a8297b1940771865900c372c9dd49a62726dc5ec02c9a3"),  # noqa: E501
+        ("STS15-en-test/STS.gs.answers-forums.txt", "1644301a7540e5484da285002e9269062852efb2272be614cad99c9530f6a102"),  # noqa: E501
+        ("STS15-en-test/STS.gs.answers-students.txt", "028db213140f8c7aef7497c4ae38b6380938f20359852231669c83dce11c3701"),  # noqa: E501
+        ("STS15-en-test/STS.gs.belief.txt", "5736192faaccbdbecd0ef6b73ec04b24115cd2e48d55dc3b1b170da3d2a81c75"),  # noqa: E501
+        ("STS15-en-test/STS.gs.headlines.txt", "e8e432f769c8a94ddb62ae3343890ac24a9dd78a116d56c707313bc59413dd56"),  # noqa: E501
+        ("STS15-en-test/STS.gs.images.txt", "ed8878209098c77ca7f02ac413d3fd698f92ad3425999555e50fda89fc46012a"),  # noqa: E501
+        ("STS16-en-test/STS.gs.answer-answer.txt", "332efd741b0cb247d20dd2a6cec854360c921c7e6b395f328f562d8d26057214"),  # noqa: E501
+        ("STS16-en-test/STS.gs.headlines.txt", "01e33a95996201a6e81e3cce9eda0f15048b77613ea64dce2929bb35479f7d85"),  # noqa: E501
+        ("STS16-en-test/STS.gs.plagiarism.txt", "29984944a91aaff484f2b2e5d4d434fc8a6f5ef6f578a880cccd2786f5142fdc"),  # noqa: E501
+        ("STS16-en-test/STS.gs.postediting.txt", "81947ed9dbe7f85b7bd249df68ed5c7b2f16f06390ad568eb5554b1e26bc5577"),  # noqa: E501
+        ("STS16-en-test/STS.gs.question-question.txt", "cf9ebf9d140191f73620cda0560947ad9283c910735d0d541b8a401a5e64afb0"),  # noqa: E501
+        ("STSBenchmark/stsbenchmark/sts-train.csv", "0f71910b59aa1ad973c5897f0791f3b0965a92b8f82b1a95f3eea9f4162fda82"),  # noqa: E501
+        ("STSBenchmark/stsbenchmark/sts-dev.csv", "5d7e944d8b02734b07bfdb5df67db3420c64bed153fcaa1ba47ad03480cf4234"),  # noqa: E501
+        ("STSBenchmark/stsbenchmark/sts-test.csv", "affe45928a66ee5a708531233c95b7dacbbdc57f974f002a3d32ea0180cf816a"),  # noqa: E501
+    )
+}
+# fmt: on
+#: archives whose every data file is checked through PINNED_MEMBERS (the tokenised STS-B
+#: copy is computed from the pinned original), so a missing archive pin loses nothing
+_VERIFIED_BY_MEMBERS = frozenset({"STSBenchmark"})
+DOWNLOAD_RECORD = "workbench-download.json"
 
 #: what download() can fetch, in order; SICK = SICKRelatedness, SST2 = SST/binary, SST5 = SST/fine
 DOWNLOAD_UNITS: tuple[str, ...] = (
@@ -271,6 +374,16 @@ def _cat_v(data: bytes) -> str:
 _show_progress: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "_show_progress", default=True
 )
+#: what this download() fetched, for the record file and the warnings (None outside one)
+_fetched: contextvars.ContextVar[list[dict] | None] = contextvars.ContextVar(
+    "_fetched", default=None
+)
+_strict: contextvars.ContextVar[bool] = contextvars.ContextVar("_strict", default=False)
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _progress_bar(total: int | None, desc: str):
@@ -331,7 +444,15 @@ def _is_archive(path: Path) -> bool:
 def _fetch_any(key: str, path: Path, archive: bool = False) -> Path:
     """Fetch ``SOURCES[key]`` to ``path``, trying each URL in turn. With ``archive``, a reply
     that is not a zip/tar file (an HTML error page served with status 200) counts as a
-    failure, and the next URL is tried."""
+    failure, and the next URL is tried; so does a file whose SHA-256 differs from its pin
+    (:data:`PINNED_SHA256`). An unpinned file is refused under ``strict`` and otherwise
+    recorded as unverified."""
+    pin = PINNED_SHA256.get(key)
+    if pin is None and _strict.get() and key not in _VERIFIED_BY_MEMBERS:
+        raise WorkbenchError(
+            f"{key}: no pinned checksum for {SOURCES[key][0]}, and strict mode refuses "
+            "unverified files (drop --strict, or fetch and check it by hand)"
+        )
     errors = []
     for url in SOURCES[key]:
         try:
@@ -339,10 +460,32 @@ def _fetch_any(key: str, path: Path, archive: bool = False) -> Path:
         except WorkbenchError as e:
             errors.append(str(e))
             continue
-        if not archive or _is_archive(path):
-            return path
-        errors.append(f"download of {url} failed: the reply is not a zip or tar archive")
-        path.unlink()
+        if archive and not _is_archive(path):
+            errors.append(f"download of {url} failed: the reply is not a zip or tar archive")
+            path.unlink()
+            continue
+        digest = _sha256(path)
+        if pin is not None and digest != pin[0]:
+            errors.append(
+                f"download of {url} failed: its sha256 {digest} does not match the pinned "
+                f"{pin[0]} (a changed or tampered file)"
+            )
+            path.unlink()
+            continue
+        record = _fetched.get()
+        if record is not None:
+            record.append(
+                {
+                    "source": key,
+                    "url": url,
+                    "sha256": digest,
+                    "bytes": path.stat().st_size,
+                    "pinned": pin is not None,
+                    "verified": pin is not None or key in _VERIFIED_BY_MEMBERS,
+                    "fetched": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                }
+            )
+        return path
     raise WorkbenchError(
         "; ".join(errors) + " (check the network, or fetch by hand into the layout)"
     )
@@ -442,6 +585,12 @@ class _Installer:
         dst = self.dest / rel
         if not self.wanted(rel):
             return
+        pin = PINNED_MEMBERS.get(Path(rel).as_posix())
+        if pin is not None and (digest := _sha256(src)) != pin:
+            raise WorkbenchError(
+                f"{Path(rel).as_posix()} from the archive has sha256 {digest}, not the pinned "
+                f"{pin} (a changed or tampered archive); it was not installed"
+            )
         dst.parent.mkdir(parents=True, exist_ok=True)
         os.replace(src, dst)
 
@@ -642,18 +791,37 @@ def _resolve_units(tasks: Iterable[str] | str | None) -> list[str]:
     return [u for u in DOWNLOAD_UNITS if u in wanted]
 
 
+def _write_record(root: Path, entries: list[dict]) -> None:
+    """Add what was fetched to ``<root>/workbench-download.json`` (atomic replace)."""
+    path = root / DOWNLOAD_RECORD
+    try:
+        old = json.loads(path.read_text(encoding="utf-8")).get("fetched", [])
+    except (OSError, ValueError, AttributeError):
+        old = []
+    data = {
+        "about": "files fetched by `workbench download`; verified = matched a pinned sha256 "
+        "(or every data file did, see workbench.datasets.download.PINNED_MEMBERS)",
+        "fetched": [*old, *entries],
+    }
+    tmp = root / f".{DOWNLOAD_RECORD}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def download(
     dest: str | os.PathLike | None = None,
     tasks: Iterable[str] | str | None = None,
     force: bool = False,
     progress: bool = True,
+    strict: bool = False,
 ) -> Path:
     """Fetch the evaluation data into SentEval's ``downstream`` layout under ``dest``.
 
     ``dest`` defaults to :func:`workbench.config.data_dir` (``$WORKBENCH_DATA_DIR`` or
     ``~/.cache/workbench/data/senteval``). ``tasks`` picks what to fetch (default: all of
     :data:`DOWNLOAD_UNITS`; reader task names and aliases work, ``SST`` means both SST2 and
-    SST5). Files already present are kept unless ``force``; a task whose files are all
+    SST5). ``strict`` refuses every file that no pinned checksum verifies (see the module
+    docstring). Files already present are kept unless ``force``; a task whose files are all
     present is not fetched at all. Every file is written to a temporary name inside
     ``dest`` and moved into place with ``os.replace``. A task that fails does not stop the
     others; at the end a WorkbenchError names each failed task with its URL and reason.
@@ -681,6 +849,8 @@ def download(
     if not todo:
         return root
     token = _show_progress.set(progress)
+    fetched: list[dict] = []
+    tokens = (_fetched.set(fetched), _strict.set(strict))
     stage = Path(tempfile.mkdtemp(prefix=".workbench-download-", dir=root))
     try:
         binclassif = [u for u in todo if u in _BINCLASSIF_MEMBERS]
@@ -689,11 +859,22 @@ def download(
             if unit in _BINCLASSIF_MEMBERS and unit != binclassif[0]:
                 continue  # built together with the first of MR/CR/SUBJ/MPQA
             say(f"{'/'.join(binclassif) if unit in binclassif else unit}: fetching")
+            start = len(fetched)
             try:
                 _build_unit(unit, binclassif, stage, inst)
             except WorkbenchError as e:  # go on with the other tasks, report at the end
                 failed.append(f"{unit}: {e}")
                 say(f"{unit}: FAILED: {e}")
+            for rec in fetched[start:]:
+                if not rec["verified"]:
+                    msg = (
+                        f"{unit}: no pinned checksum for {rec['url']}"
+                        + (" (fetched over plain http)" if rec["url"].startswith("http:") else "")
+                        + f"; its content is not verified (sha256 {rec['sha256']} recorded in "
+                        f"{root / DOWNLOAD_RECORD})"
+                    )
+                    say(f"WARNING {msg}")
+                    warnings.warn(msg, UnverifiedDownloadWarning, stacklevel=2)
         if failed:
             raise WorkbenchError(
                 f"download into {root} incomplete ({len(failed)} of {len(todo)} tasks failed): "
@@ -701,7 +882,11 @@ def download(
             )
     finally:
         _show_progress.reset(token)
+        _fetched.reset(tokens[0])
+        _strict.reset(tokens[1])
         shutil.rmtree(stage, ignore_errors=True)
+        if fetched:
+            _write_record(root, fetched)
     return root
 
 

@@ -169,10 +169,15 @@ def _bad_line(path: Path, lineno: int, what: str) -> InvalidInputError:
 
 
 def _parse_float(value: str, path: Path, lineno: int) -> float:
+    """A gold score: a finite number in [0, 5] (STS 0-5, SICK 1-5), else an error naming the
+    file and line (a NaN would only fail after encoding, 500 would skew nothing visibly)."""
     try:
-        return float(value)
+        score = float(value)
     except ValueError:
         raise _bad_line(path, lineno, f"score {value!r} is not a number") from None
+    if not 0.0 <= score <= 5.0:  # also false for NaN
+        raise _bad_line(path, lineno, f"score {value!r} is not a gold score in [0, 5]")
+    return score
 
 
 def _frame(columns: dict[str, list]) -> pd.DataFrame:
@@ -348,6 +353,11 @@ def load_sts(
     else:
         cols = _read_sts_year(task, root)
     df = _frame(cols)
+    if df.empty:
+        raise InvalidInputError(
+            f"{task} {split}: {', '.join(map(str, paths))} holds no scored pairs (an empty "
+            "or truncated file?); fetch it again: workbench download --force"
+        )
     df["score"] = df["score"].astype("float64")
     return df
 

@@ -44,7 +44,9 @@ __all__ = [
     "Normalizer",
     "evaluate_transforms",
     "build_pipeline",
+    "check_dims",
     "from_specs",
+    "needs_fitting",
     "parse_spec",
 ]
 
@@ -60,13 +62,16 @@ class Normalizer(TransformerMixin, BaseEstimator):
         return l2_normalize(np.asarray(X, dtype=np.float64))
 
 
-def _int(value: str, spec: str, what: str) -> int:
+def _int(value: str, spec: str, what: str, least: int = 1) -> int:
     try:
-        return int(value)
+        n = int(value)
     except ValueError:
         raise InvalidInputError(
             f"transform {spec!r}: {what} must be a whole number, got {value!r}"
         ) from None
+    if n < least:  # refused here, before any reference corpus is encoded
+        raise InvalidInputError(f"transform {spec!r}: {what} must be at least {least}, got {n}")
+    return n
 
 
 def parse_spec(spec: str) -> BaseEstimator:
@@ -92,7 +97,7 @@ def parse_spec(spec: str) -> BaseEstimator:
         k = _int(parts[2], spec, "K")
         if len(parts) == 4 and sel != "random":
             raise InvalidInputError(f"transform {spec!r}: only truncate:random takes a seed")
-        seed = _int(parts[3], spec, "SEED") if len(parts) == 4 else 0
+        seed = _int(parts[3], spec, "SEED", least=0) if len(parts) == 4 else 0
         return Truncation(k, sel, seed)
     if kind in ("normalize", "normalise", "l2"):
         return Normalizer()
@@ -111,11 +116,30 @@ def build_pipeline(specs: Sequence[str] | str) -> Pipeline:
     return Pipeline([(f"{i}:{s}", parse_spec(s)) for i, s in enumerate(specs)])
 
 
-def _needs_data(pipe: Pipeline) -> bool:
+def needs_fitting(pipe: Pipeline) -> bool:
+    """Whether a step of ``pipe`` learns from data (whitening, ``truncate:pca``), so that a
+    reference corpus (``fit_on``) matters."""
     return any(
         isinstance(step, Whitening) or (isinstance(step, Truncation) and step.selection == "pca")
         for _, step in pipe.steps
     )
+
+
+def check_dims(pipe: Pipeline, dim: int) -> None:
+    """Refuse a pipeline that keeps more dimensions than its input has, step by step, before
+    anything is encoded (``truncate:first:96`` then ``whiten:bert:128`` fails here)."""
+    for name, step in pipe.steps:
+        k = getattr(step, "n_components", None) if isinstance(step, Whitening) else None
+        if isinstance(step, Truncation):
+            k = step.k
+        if k is None:
+            continue
+        if k > dim:
+            raise InvalidInputError(
+                f"transform {name.split(':', 1)[1]!r} keeps {k} dimensions but its input has "
+                f"{dim}; choose at most {dim}"
+            )
+        dim = k
 
 
 class FittedTransform:
@@ -175,7 +199,7 @@ def from_specs(
         log.warning("fitting %s on the evaluation data itself (fit_on='target'): a leak", specs)
         return FitOnTarget(pipe)
     if reference is None:
-        if not _needs_data(pipe):
+        if not needs_fitting(pipe):
             if encoder is None:
                 raise InvalidInputError("from_specs needs encoder= (for the embedding size)")
             from ..encoders import load_encoder
@@ -191,6 +215,7 @@ def from_specs(
             from ..encoders import load_encoder
 
             encoder = load_encoder(encoder)
+            check_dims(pipe, encoder.dim)
             corpus = fit_on or DEFAULT_FIT_CORPUS
             texts = load_texts(corpus, data_dir=data_dir, max_n=max_n)
             log.info("fitting %s on %d sentences of %s", list(pipe.named_steps), len(texts), corpus)

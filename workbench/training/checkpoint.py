@@ -26,6 +26,8 @@ import torch
 log = logging.getLogger(__name__)
 
 _STEP_DIR = re.compile(r"^step-(\d{8})$")
+#: every file a checkpoint folder holds; nothing else in it is ever deleted
+CHECKPOINT_FILES = ("model.pt", "optimizer.pt", "rng.pt", "trainer_state.json")
 
 
 def _umask() -> int:
@@ -126,7 +128,7 @@ def save_checkpoint(
         for p in [tmp, *tmp.iterdir()]:
             fix_mode(p)
         if final.exists():  # left by a run that died before recording it; same step, replace
-            shutil.rmtree(final)
+            remove_checkpoint_dir(final)
         os.replace(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -155,13 +157,30 @@ def load_model_weights(folder: Path, model: torch.nn.Module) -> None:
     model.load_state_dict(state)
 
 
+def remove_checkpoint_dir(path: Path) -> bool:
+    """Delete the files a checkpoint folder holds (:data:`CHECKPOINT_FILES`), then the folder
+    if that left it empty. Anything else in it is kept (and the folder with it). Returns
+    whether the folder is gone."""
+    for name in CHECKPOINT_FILES:
+        (path / name).unlink(missing_ok=True)
+    try:
+        path.rmdir()
+    except FileNotFoundError:
+        return True
+    except OSError:
+        log.warning("kept %s: it holds files the workbench did not write", path)
+        return False
+    return True
+
+
 def prune_checkpoints(root: Path, keep_last: int, keep_steps: set[int]) -> None:
     """Delete checkpoints except the newest ``keep_last`` and those in ``keep_steps``, and
-    temporary folders of interrupted writes."""
+    temporary folders of interrupted writes (only the files checkpoints hold)."""
     ckpts = list_checkpoints(root)
     newest = {s for s, _ in ckpts[-max(keep_last, 1) :]}
     for step, path in ckpts:
         if step not in newest and step not in keep_steps:
-            shutil.rmtree(path, ignore_errors=True)
+            remove_checkpoint_dir(path)
     for p in root.glob(".tmp-step-*"):
-        shutil.rmtree(p, ignore_errors=True)
+        if p.is_dir():
+            remove_checkpoint_dir(p)

@@ -27,6 +27,7 @@ def _int_list(text: str) -> list[int]:
 
 def register(subparsers: Any) -> None:
     """Add the ``train`` sub-command."""
+    from ..cli import _positive_int
     from .data import DATASETS
     from .recipes import RECIPES
 
@@ -42,7 +43,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--data", help="dataset (" + ", ".join(DATASETS) + ") or a .txt/.tsv file")
     p.add_argument("--out", required=True, help="output folder")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--steps", type=int, help="optimiser steps (wins over epochs)")
+    g.add_argument("--steps", type=_positive_int, help="optimiser steps (wins over epochs)")
     g.add_argument("--epochs", type=float, help="passes over the data (recipe default)")
     p.add_argument("--batch-size", type=int, help="global batch (split across processes)")
     p.add_argument("--lr", type=float, help="peak learning rate (linear warmup and decay)")
@@ -90,10 +91,12 @@ def register(subparsers: Any) -> None:
         help="freeze the embeddings and lower blocks; train only the last N (cheaper)",
     )
     p.add_argument("--warmup-ratio", type=float, default=0.1)
-    p.add_argument("--data-limit", type=int, help="first N training rows only")
+    p.add_argument("--data-limit", type=_positive_int, help="first N training rows only")
     p.add_argument("--eval-data", default="stsb-dev", help="graded dev pairs ('none' = off)")
-    p.add_argument("--eval-every", type=int, help="steps between dev evaluations/checkpoints")
-    p.add_argument("--eval-max-pairs", type=int, help="first N dev pairs only")
+    p.add_argument(
+        "--eval-every", type=_positive_int, help="steps between dev evaluations/checkpoints"
+    )
+    p.add_argument("--eval-max-pairs", type=_positive_int, help="first N dev pairs only")
     p.add_argument(
         "--bucket",
         action=argparse.BooleanOptionalAction,
@@ -113,8 +116,11 @@ def register(subparsers: Any) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from ..errors import InvalidInputError
     from .loop import train
 
+    if not str(args.out).strip():
+        raise InvalidInputError("--out is empty; give the folder to write the trained model to")
     res = train(
         args.recipe,
         base=args.base,

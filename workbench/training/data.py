@@ -24,7 +24,10 @@ stsb-snli-sentences    sentences   unique sentences of STS-B train and SNLI dev 
 =====================  ==========  ============================================================
 
 Files: ``*.txt`` one sentence a line (sentences); ``*.tsv`` without header, two columns
-(pairs), three columns whose third is a number in [0, 1] (graded) or text (triplets).
+(pairs), three columns whose third is a number in [0, 1] (graded) or text (triplets). A file
+whose third column is mostly numbers is graded, and a line whose score is not a finite
+number in [0, 1] is an error naming that line (never a silent switch to triplets). Files are
+UTF-8.
 A pandas DataFrame with columns ``sentence1, sentence2, score`` (graded, score in [0, 1]),
 ``anchor, positive[, negative]`` or ``sentence``/``text`` is accepted too.
 """
@@ -35,6 +38,7 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
@@ -97,8 +101,19 @@ class TrainingData:
                 raise InvalidInputError(
                     f"{self.name}: {len(self.labels)} labels for {len(self)} rows"
                 )
-            if not np.isfinite(self.labels).all():
-                raise InvalidInputError(f"{self.name}: gold scores contain NaN or inf")
+            bad = np.flatnonzero(~np.isfinite(self.labels))
+            if len(bad):
+                raise InvalidInputError(
+                    f"{self.name}: gold score of row {bad[0]} is {self.labels[bad[0]]} "
+                    f"({len(bad)} rows are NaN or inf)"
+                )
+            out_of_range = np.flatnonzero((self.labels < 0) | (self.labels > 1))
+            if len(out_of_range):
+                i = out_of_range[0]
+                raise InvalidInputError(
+                    f"{self.name}: gold scores must lie in [0, 1]; row {i} has {self.labels[i]} "
+                    f"({len(out_of_range)} rows outside); rescale them"
+                )
         for col in self.columns:
             bad = [i for i, t in enumerate(col) if not isinstance(t, str) or not t.strip()]
             if bad:
@@ -166,37 +181,67 @@ def snli_triplets(split: str, data_dir=None) -> TrainingData:
     return TrainingData(f"snli-{split}", "triplets", [anchors, positives, negatives])
 
 
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
 def _read_file(path: Path) -> TrainingData:
     if not path.is_file():
         raise DataNotFoundError(f"training data file {path} does not exist")
-    lines = [ln.rstrip("\r\n") for ln in path.read_text(encoding="utf-8").splitlines()]
-    lines = [ln for ln in lines if ln.strip()]
-    if not lines:
-        raise InvalidInputError(f"{path} holds no text")
-    if path.suffix == ".txt":
-        return TrainingData(path.name, "sentences", [list(dict.fromkeys(lines))])
-    if path.suffix != ".tsv":
+    if path.suffix not in (".txt", ".tsv"):
         raise InvalidInputError(
             f"{path}: training files are .txt (one sentence a line) or .tsv (2 or 3 "
             "tab-separated columns, no header)"
         )
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise InvalidInputError(
+            f"{path}:{line}: not UTF-8 text (byte {raw[e.start]:#04x}); save the file as UTF-8"
+        ) from None
+    numbered = [
+        (i, ln.rstrip("\r")) for i, ln in enumerate(text.split("\n"), start=1) if ln.strip()
+    ]
+    if not numbered:
+        raise InvalidInputError(f"{path} holds no text")
+    linenos = [i for i, _ in numbered]
+    lines = [ln for _, ln in numbered]
+    if path.suffix == ".txt":
+        return TrainingData(path.name, "sentences", [list(dict.fromkeys(lines))])
     rows = [ln.split("\t") for ln in lines]
-    widths = {len(r) for r in rows}
-    if len(widths) != 1 or widths.pop() not in (2, 3):
-        raise InvalidInputError(f"{path}: every line needs the same 2 or 3 tab-separated fields")
+    width = len(rows[0])
+    for lineno, r in zip(linenos, rows):
+        if len(r) != width or width not in (2, 3):
+            raise InvalidInputError(
+                f"{path}:{lineno}: {len(r)} tab-separated fields; every line needs the same "
+                "2 (pairs) or 3 (graded pairs or triplets)"
+            )
     cols = [list(c) for c in zip(*rows)]
     if len(cols) == 2:
         return TrainingData(path.name, "pairs", cols)
-    try:
-        scores = np.array([float(x) for x in cols[2]], dtype=np.float32)
-    except ValueError:
+    values = [_number(x) for x in cols[2]]
+    n_numeric = sum(v is not None for v in values)
+    # Mostly numbers: graded pairs with bad lines, not triplets whose negatives are scores.
+    # Mostly text: triplets (a negative that happens to read "1984" is text too).
+    if n_numeric * 2 <= len(values):
         return TrainingData(path.name, "triplets", cols)
-    if scores.min() < 0 or scores.max() > 1:
-        raise InvalidInputError(
-            f"{path}: gold scores must lie in [0, 1] (found {scores.min()}..{scores.max()}); "
-            "rescale them"
-        )
-    return TrainingData(path.name, "graded", cols[:2], scores)
+    for lineno, cell, v in zip(linenos, cols[2], values):
+        if v is None or not np.isfinite(v):
+            raise InvalidInputError(
+                f"{path}:{lineno}: score {cell.strip()!r} is not a finite number (the third "
+                "column holds gold scores in [0, 1] on the other lines)"
+            )
+        if not 0 <= v <= 1:
+            raise InvalidInputError(
+                f"{path}:{lineno}: score {cell.strip()} is outside [0, 1]; rescale the "
+                "file's gold scores"
+            )
+    return TrainingData(path.name, "graded", cols[:2], np.asarray(values, dtype=np.float32))
 
 
 def _from_frame(df: pd.DataFrame, name: str = "dataframe") -> TrainingData:
@@ -228,9 +273,13 @@ def load_training_data(
 ) -> TrainingData:
     """A named dataset (see :data:`DATASETS`), a .txt/.tsv file, a DataFrame, or as is.
 
-    ``limit`` keeps the first N rows. Unknown names raise UnknownNameError listing the
-    valid ones; missing files DataNotFoundError with the fix.
+    ``limit`` keeps the first N rows (a positive integer). Unknown names raise
+    UnknownNameError listing the valid ones; missing files DataNotFoundError with the fix.
     """
+    if limit is not None and (
+        isinstance(limit, bool) or not isinstance(limit, Integral) or limit < 1
+    ):
+        raise InvalidInputError(f"limit must be a positive number of rows, got {limit!r}")
     if isinstance(data, TrainingData):
         out = data
     elif isinstance(data, pd.DataFrame):

@@ -10,14 +10,21 @@ Layout (the model files at the top, so ``workbench.load_encoder(out)``,
     out/config_sentence_transformers.json
     out/workbench_training.json      recipe, config, seed, versions, curve, best step,
                                      pooling/prompt to evaluate with; written last
+    out/.workbench-files.json        the manifest: every file the export wrote
     out/checkpoints/                 training state for resuming (ignored by loaders)
 
 Every file is written to a temporary folder first and moved in with ``os.replace``;
 ``workbench_training.json`` goes last, so its presence means the folder is complete.
+
+The workbench deletes only what it wrote: the files named in the manifest (recorded before
+they are moved in, so a killed export leaves nothing unrecorded) and the checkpoint files
+(:data:`~workbench.training.checkpoint.CHECKPOINT_FILES`). Files a user adds to a run
+folder survive ``--overwrite``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -28,11 +35,37 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import WorkbenchError
-from .checkpoint import atomic_write_json, fix_mode
+from .checkpoint import _STEP_DIR, atomic_write_json, fix_mode, remove_checkpoint_dir
 
 log = logging.getLogger(__name__)
 
 TRAINING_FILE = "workbench_training.json"
+MANIFEST_FILE = ".workbench-files.json"
+#: what an export wrote before manifests existed (folders with a training file, no manifest)
+_LEGACY_PATTERNS = (
+    "config.json",
+    "generation_config.json",
+    "model.safetensors",
+    "model-*-of-*.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model*.bin",
+    "pytorch_model.bin.index.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "tokenizer.model",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "chat_template.jinja",
+    "modules.json",
+    "sentence_bert_config.json",
+    "config_sentence_transformers.json",
+    "1_Pooling/config.json",
+)
 #: poolings sentence-transformers' Pooling module reproduces
 ST_POOLING_KEYS = {
     "cls": "pooling_mode_cls_token",
@@ -123,6 +156,8 @@ def export_encoder(encoder, out: str | os.PathLike, training: dict[str, Any]) ->
                 "type": "sentence_transformers.models.Normalize",
             }
         )
+    for old in out.glob(".tmp-export-*"):  # left by a killed export (our prefix only)
+        shutil.rmtree(old, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(dir=out, prefix=".tmp-export-"))
     try:
         encoder.model.save_pretrained(tmp, safe_serialization=True)
@@ -149,17 +184,23 @@ def export_encoder(encoder, out: str | os.PathLike, training: dict[str, Any]) ->
         )
         (tmp / "1_Pooling").mkdir()
         (tmp / "1_Pooling" / "config.json").write_text(json.dumps(pool_cfg, indent=2) + "\n")
+        new_files = sorted(
+            src.relative_to(tmp).as_posix() for src in tmp.rglob("*") if src.is_file()
+        )
+        previous = read_manifest(out) or []
         (out / TRAINING_FILE).unlink(missing_ok=True)  # the folder is incomplete from here
-        if not encoder.normalize:
-            shutil.rmtree(out / "2_Normalize", ignore_errors=True)
-        for src in sorted(tmp.rglob("*")):
-            if src.is_file():
-                dst = out / src.relative_to(tmp)
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                fix_mode(src)
-                os.replace(src, dst)
+        # record before moving in: a kill from here on leaves only recorded files
+        _write_manifest(out, sorted(set(previous) | set(new_files)))
+        for rel in new_files:
+            src, dst = tmp / rel, out / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            fix_mode(src)
+            os.replace(src, dst)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    # files of an earlier export that this one did not write (e.g. other weight shards)
+    _remove_files(out, sorted(set(previous) - set(new_files) - {TRAINING_FILE, MANIFEST_FILE}))
+    _write_manifest(out, new_files)
     info = {
         **training,
         "evaluate_with": {
@@ -175,6 +216,101 @@ def export_encoder(encoder, out: str | os.PathLike, training: dict[str, Any]) ->
     atomic_write_json(out / TRAINING_FILE, info)
     log.info("trained encoder written to %s", out)
     return out
+
+
+def _write_manifest(out: Path, files: list[str]) -> None:
+    atomic_write_json(
+        out / MANIFEST_FILE,
+        {"written_by": "workbench export", "files": sorted({*files, TRAINING_FILE})},
+    )
+
+
+def read_manifest(out: str | os.PathLike) -> list[str] | None:
+    """Files (relative paths) the workbench's export wrote into ``out``; None without a
+    manifest (or with one that cannot be read)."""
+    try:
+        files = json.loads((Path(out) / MANIFEST_FILE).read_text(encoding="utf-8"))["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(files, list):
+        return None
+    return [f for f in files if isinstance(f, str) and _safe_relative(f)]
+
+
+def _safe_relative(rel: str) -> bool:
+    """A manifest entry may only name a file below the run folder."""
+    parts = Path(rel).parts
+    return bool(parts) and not Path(rel).is_absolute() and ".." not in parts
+
+
+def _remove_files(out: Path, rels: list[str]) -> None:
+    """Delete these files of ``out`` (never folders), then the folders they leave empty."""
+    parents = set()
+    root = out.resolve()
+    for rel in rels:
+        p = out / rel
+        if not p.parent.resolve().is_relative_to(root):  # via a symlinked folder: not ours
+            continue
+        if p.is_symlink() or p.is_file():
+            p.unlink(missing_ok=True)
+            parents.update(q for q in p.parents if q != out and out in q.parents)
+    for d in sorted(parents, key=lambda q: len(q.parts), reverse=True):
+        with contextlib.suppress(OSError):  # only if empty: a user's file in it keeps it
+            d.rmdir()
+
+
+def workbench_files(out: str | os.PathLike) -> list[str]:
+    """The files in ``out`` that the workbench wrote and may delete: the manifest's entries
+    (for folders exported before manifests, the names an export writes) that exist, the
+    training file and the manifest. Checkpoints are handled by :func:`clear_run`."""
+    out = Path(out)
+    listed = read_manifest(out)
+    if listed is None:
+        if not (out / TRAINING_FILE).is_file():
+            return []
+        listed = [
+            p.relative_to(out).as_posix()
+            for pat in _LEGACY_PATTERNS
+            for p in out.glob(pat)
+            if p.is_file()
+        ]
+    names = {*listed, TRAINING_FILE, MANIFEST_FILE}
+    return sorted(n for n in names if (out / n).is_file() or (out / n).is_symlink())
+
+
+def is_run_folder(out: str | os.PathLike) -> bool:
+    """Whether ``out`` holds a workbench run: a manifest, a training file, or checkpoints."""
+    out = Path(out)
+    if (out / MANIFEST_FILE).is_file() or (out / TRAINING_FILE).is_file():
+        return True
+    root = out / "checkpoints"
+    return root.is_dir() and any(
+        _STEP_DIR.match(p.name) or p.name.startswith(".tmp-step-") for p in root.iterdir()
+    )
+
+
+def clear_run(out: str | os.PathLike) -> list[str]:
+    """Delete what the workbench wrote into ``out`` (an earlier run, for ``--overwrite``):
+    the exported files it recorded and its checkpoints. Anything else stays. Returns the
+    relative paths of what was kept because the workbench did not write it."""
+    out = Path(out)
+    files = workbench_files(out)
+    # the manifest last: a kill midway must leave the rest still recorded
+    _remove_files(out, [f for f in files if f != MANIFEST_FILE])
+    root = out / "checkpoints"
+    if root.is_dir():
+        for p in root.iterdir():
+            if p.is_dir() and (_STEP_DIR.match(p.name) or p.name.startswith(".tmp-step-")):
+                remove_checkpoint_dir(p)
+        with contextlib.suppress(OSError):
+            root.rmdir()
+    for old in out.glob(".tmp-export-*"):
+        shutil.rmtree(old, ignore_errors=True)
+    _remove_files(out, [MANIFEST_FILE])
+    kept = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    if kept:
+        log.info("--overwrite kept %d file(s) the workbench did not write: %s", len(kept), kept)
+    return kept
 
 
 def read_training_info(folder: str | os.PathLike) -> dict[str, Any]:

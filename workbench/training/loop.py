@@ -27,7 +27,6 @@ import logging
 import math
 import os
 import random
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -42,7 +41,7 @@ from ..errors import InvalidInputError, WorkbenchError
 from . import checkpoint as ckpt
 from . import distributed as D
 from .data import TrainingData, batch_order, load_training_data
-from .export import TRAINING_FILE, export_encoder
+from .export import TRAINING_FILE, clear_run, export_encoder, is_run_folder
 from .recipes import accepted_kinds, build_loss, recipe_defaults, resolve_recipe
 
 log = logging.getLogger(__name__)
@@ -677,22 +676,32 @@ def _load_eval_pairs(name: str, max_pairs: int | None) -> pd.DataFrame:
     )
 
 
-def _prepare_out(out: Path, overwrite: bool, resume: bool) -> Path | None:
-    """Check the output folder; return the checkpoint to resume from, if any."""
+def _check_out(out: Path, overwrite: bool, resume: bool) -> tuple[Path | None, bool]:
+    """Check the output folder without changing anything; return the checkpoint to resume
+    from (if any) and whether an earlier run's files must be cleared first (``overwrite``).
+    Clearing waits until every other input has been validated (see :func:`train`)."""
     if out.exists() and not out.is_dir():
         raise WorkbenchError(f"--out {out} is a file; give a folder")
-    info_file = out / TRAINING_FILE
-    ours = info_file.is_file() or (out / "checkpoints").is_dir()
-    if out.is_dir() and any(out.iterdir()) and not ours:
+    existing = out
+    while not existing.exists():  # the nearest folder that exists must take a new one
+        existing = existing.parent
+    if not existing.is_dir():
+        raise WorkbenchError(f"--out {out} cannot be created: {existing} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise WorkbenchError(f"--out {out} cannot be written: no write permission on {existing}")
+    if not out.is_dir():
+        return None, False
+    ours = is_run_folder(out)
+    # an empty checkpoints/ folder is what a run killed before its first save leaves
+    empty_ckpt = (out / "checkpoints").is_dir() and not any((out / "checkpoints").iterdir())
+    if not ours and any(p.name != "checkpoints" or not empty_ckpt for p in out.iterdir()):
         raise WorkbenchError(
             f"--out {out} is a non-empty folder that is not a workbench training run; "
             "choose a new folder"
         )
     if overwrite and ours:
-        for p in out.iterdir():
-            shutil.rmtree(p) if p.is_dir() else p.unlink()
-        return None
-    if info_file.is_file():
+        return None, True
+    if (out / TRAINING_FILE).is_file():
         raise WorkbenchError(
             f"{out} already holds a finished run; pass --overwrite (overwrite=True) or "
             "choose another --out"
@@ -703,8 +712,8 @@ def _prepare_out(out: Path, overwrite: bool, resume: bool) -> Path | None:
             raise WorkbenchError(
                 f"{out} holds checkpoints of an unfinished run; resume it, or pass --overwrite"
             )
-        return None
-    return ckpts[-1][1]
+        return None, False
+    return ckpts[-1][1], False
 
 
 def _finished_result(out: Path, cfg: TrainConfig) -> TrainResult | None:
@@ -763,6 +772,8 @@ def train(
         if base is not None or out is not None or options:
             raise InvalidInputError("pass either a TrainConfig or keyword options, not both")
     else:
+        if out is not None and not str(out).strip():
+            raise InvalidInputError("out is empty; give a folder, or out=None to keep nothing")
         if isinstance(data, str | os.PathLike) or data is None:
             options["data"] = None if data is None else str(data)
         cfg = TrainConfig(
@@ -775,7 +786,7 @@ def train(
     if frame_data is not None and cfg.data is None:
         cfg.data = getattr(frame_data, "name", "dataframe")
     resolved = cfg.resolved()
-    resume_from = None
+    resume_from, clear = None, False
     if resolved.out:
         out_path = Path(resolved.out)
         if reuse and not overwrite:
@@ -783,9 +794,12 @@ def train(
             if done is not None:
                 return done
         if int(os.environ.get("RANK", "0")) == 0:  # the others learn it from rank 0 below
-            resume_from = _prepare_out(out_path, overwrite, resume)
+            resume_from, clear = _check_out(out_path, overwrite, resume)
+    # Data, recipe and base model are all validated here, before anything is deleted.
     trainer = Trainer(cfg, data=frame_data, eval_pairs=eval_pairs)
-    if trainer.dist.enabled:  # rank 0 decided (it may have cleared the folder)
+    if clear:  # --overwrite: only the files the workbench wrote; anything else stays
+        clear_run(out_path)
+    if trainer.dist.enabled:  # rank 0 decided (and cleared the folder)
         resume_from = D.broadcast_object(resume_from)
     if resume_from is not None:
         trainer.restore(resume_from)
