@@ -2,14 +2,17 @@
 
 from .base import Encoder
 from .pooling import POOLINGS, resolve_pooling
-from .prompts import PROMPTS
+from .prompts import PRESETS, PROMPTS, PromptPreset, TokenPrepending
 from .registry import REGISTRY, gguf_to_hf, list_encoders, load_encoder
 
 __all__ = [
     "Encoder",
     "POOLINGS",
+    "PRESETS",
     "PROMPTS",
+    "PromptPreset",
     "REGISTRY",
+    "TokenPrepending",
     "gguf_to_hf",
     "list_encoders",
     "load_encoder",

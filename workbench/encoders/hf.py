@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
@@ -16,7 +17,15 @@ import numpy as np
 from ..errors import InvalidInputError, WorkbenchError
 from .base import Encoder
 from .pooling import NEEDS_ALL_LAYERS, TOKEN_POOLERS, first_last_avg, resolve_pooling
-from .prompts import resolve_prompt
+from .prompts import (
+    PLACEHOLDER,
+    REWRITES,
+    TokenPrepending,
+    find_preset,
+    readout_layer,
+    resolve_prompt,
+    resolve_rewrite,
+)
 
 log = logging.getLogger(__name__)
 
@@ -143,20 +152,22 @@ class HFEncoder(Encoder):
         sentence-transformers pooling, else ``last-token`` for decoder LLMs and ``mean``
         otherwise.
     layer : which hidden layer to pool (0 = embeddings, 1..L transformer layers, negative
-        counts from the end; default the last). Not used by ``pooler``/``first-last-avg``.
-    prompt : a template with ``{text}`` or a registered name (``prompteol``, ...).
+        counts from the end; default the prompt preset's read-out layer, else the last).
+        Not used by ``pooler``/``first-last-avg``.
+    prompt : a template with ``{text}`` or a preset name (``prompteol``, ``pretended-cot``,
+        ``knowledge``; see :mod:`workbench.encoders.prompts`). A preset brings its paper's
+        sentence rewriting and read-out layer; ``layer=`` and ``rewrite=`` override them.
+    rewrite : how each sentence is rewritten before it goes into the template: ``eol`` (the
+        reference batchers' rules) or ``none``; default the preset's, ``none`` otherwise.
     max_length : truncation in tokens (default: the folder's ``max_seq_length``, else 512).
     device, dtype : ``auto`` picks CUDA with bf16/fp16 when present, else CPU float32.
     token_prepending : decoder LLMs only (Fu et al., 2025, "Token Prepending: A Training-Free
-        Approach for Eliciting Better Sentence Embeddings from LLMs"). A placeholder token is
-        put before the sentence, and at the input of decoder layers ``[start, end)`` its state
-        is overwritten with the last token's state, so that earlier tokens can attend to a
-        summary of the whole sentence despite causal attention. ``True`` scales the paper's
-        Llama-2-7B setting (layers 1-6 of 32) to the model's depth; a ``(start, end)`` pair
-        sets it. Unlike the paper, which adds a new token with a random input embedding, the
-        placeholder reuses the tokenizer's EOS token, so results are deterministic (its input
-        embedding only matters for the layers before ``start``). Combine with ``layer=`` for
-        the paper's intermediate-layer read-out.
+        Approach for Eliciting Better Sentence Embeddings from LLMs"). ``True`` is the paper's
+        setting scaled to the model's depth (decoder layers 1..6 of Llama-2-7B's 32 become
+        ``1 .. round(7 L / 32) - 1``; PromptEOL then reads layer ``round(27 L / 32)``);
+        ``(start, end)`` or a :class:`~workbench.encoders.prompts.TokenPrepending` sets it. A
+        new placeholder token (never pad, EOS or any token text can produce) goes before the
+        sentence; see :class:`~workbench.encoders.prompts.TokenPrepending`.
     """
 
     def __init__(
@@ -174,7 +185,8 @@ class HFEncoder(Encoder):
         batch_size: int = 64,
         identity: str | None = None,
         trust_remote_code: bool = False,
-        token_prepending: bool | tuple[int, int] = False,
+        token_prepending: bool | tuple[int, int] | TokenPrepending = False,
+        rewrite: str | None = None,
     ) -> None:
         import torch
         import transformers
@@ -273,8 +285,11 @@ class HFEncoder(Encoder):
         self.pooling = resolve_pooling(
             pooling or st.get("pooling") or ("last-token" if self.is_decoder else "mean")
         )
+        self.prompt_name, self.prompt = resolve_prompt(prompt)
+        preset = find_preset(self.prompt_name)
+        tp = TokenPrepending.from_arg(token_prepending)
         if layer is not None:
-            if not isinstance(layer, int | np.integer):
+            if isinstance(layer, bool) or not isinstance(layer, int | np.integer):
                 raise InvalidInputError(f"layer must be an integer, got {layer!r}")
             if not -(self.num_layers + 1) <= layer <= self.num_layers:
                 raise InvalidInputError(
@@ -283,15 +298,19 @@ class HFEncoder(Encoder):
                     f"-{self.num_layers + 1}..-1"
                 )
             layer = int(layer) % (self.num_layers + 1)
-            if layer == self.num_layers:
-                layer = None  # the last layer: same numbers, same cache
+        elif preset is not None and self.pooling not in ("pooler", "first-last-avg"):
+            layer = readout_layer(preset.tp_readout if tp else preset.readout, self.num_layers)
+        if layer == self.num_layers:
+            layer = None  # the last layer: same numbers, same cache
         if layer is not None and self.pooling in ("pooler", "first-last-avg"):
             raise InvalidInputError(
                 f"pooling={self.pooling!r} fixes its own layers; drop layer= or pick another "
                 "pooling"
             )
         self.layer = layer
-        self.prompt_name, self.prompt = resolve_prompt(prompt)
+        if rewrite is None:
+            rewrite = preset.rewrite if preset is not None else "none"
+        self.rewrite = resolve_rewrite(rewrite)
         if max_length is not None and int(max_length) < 1:
             raise InvalidInputError(
                 f"max_length must be a positive number of tokens, got {max_length}"
@@ -309,13 +328,16 @@ class HFEncoder(Encoder):
         self._identity = identity
         self._dim = int(getattr(cfg, "hidden_size", 0) or cfg.d_model)
         self._torch = torch
-        self.token_prepending = self._resolve_token_prepending(token_prepending)
+        forward_args = inspect.signature(self.model.forward).parameters
+        self._takes_position_ids = "position_ids" in forward_args
+        self.token_prepending = self._resolve_token_prepending(tp)
 
     @property
     def dim(self) -> int:
         return self._dim
 
     def config(self) -> dict[str, Any]:
+        prompted = bool(self.prompt or self.token_prepending or self.rewrite != "none")
         return {
             "kind": "hf",
             "model": self._identity,
@@ -324,9 +346,14 @@ class HFEncoder(Encoder):
             "prompt": self.prompt,
             "max_length": self.max_length,
             # long prompted texts lose words of the sentence, not the template's end
-            **({"truncate": "sentence"} if self.prompt or self.token_prepending else {}),
+            **({"truncate": "sentence"} if prompted else {}),
+            **({"rewrite": self.rewrite} if self.rewrite != "none" else {}),
             "dtype": str(self.torch_dtype).replace("torch.", ""),
-            **({"token_prepending": list(self.token_prepending)} if self.token_prepending else {}),
+            **(
+                {"token_prepending": self.token_prepending.config()}
+                if self.token_prepending
+                else {}
+            ),
         }
 
     def describe(self) -> str:
@@ -335,15 +362,20 @@ class HFEncoder(Encoder):
             parts.append(f"layer={self.layer}")
         if self.prompt:
             parts.append(f"prompt={self.prompt_name or 'custom'}")
-        if self.token_prepending:
-            parts.append("token-prepending={}-{}".format(*self.token_prepending))
+        if self.prompt or self.rewrite != "none":
+            parts.append(f"rewrite={self.rewrite}")
+        tp = self.token_prepending
+        if tp:
+            extra = "" if (tp.init, tp.seed) == ("randn", 3407) else f",init={tp.init}"
+            extra += f",seed={tp.seed}" if tp.init == "randn" and tp.seed != 3407 else ""
+            parts.append(f"token-prepending={tp.start}-{tp.end}{extra}")
         return " ".join(parts)
 
     # -- Token Prepending ---------------------------------------------------------------------
-    def _resolve_token_prepending(self, tp) -> tuple[int, int] | None:
-        """Layers ``[start, end)`` (0-based decoder layer indices) whose input gets the
-        sentence summary written into the placeholder token, or None."""
-        if not tp:
+    def _resolve_token_prepending(self, tp: TokenPrepending | None) -> TokenPrepending | None:
+        """The checked settings (0-based decoder layers ``[start, end)`` get the sentence
+        summary written into the placeholder), with the hooks installed on the model."""
+        if tp is None:
             return None
         if not self.is_decoder:
             raise InvalidInputError(
@@ -352,76 +384,60 @@ class HFEncoder(Encoder):
             )
         if self.pooling != "last-token":
             raise InvalidInputError("token_prepending needs pooling='last-token'")
-        if tp is True:
-            # Fu et al. use layers 1..6 (exiting index 7) of Llama-2-7B's 32; scale to depth.
-            tp = (1, max(2, round(7 * self.num_layers / 32)))
-        start, end = (int(x) for x in tp)
-        if not 0 <= start < end <= self.num_layers:
-            raise InvalidInputError(
-                f"token_prepending layers {tp} must satisfy 0 <= start < end <= {self.num_layers}"
-            )
-        layers = getattr(getattr(self.model, "model", self.model), "layers", None)
+        tp = tp.resolved(self.num_layers)
+        layers = _decoder_layers(self.model, self.num_layers)
         if layers is None:
-            layers = getattr(self.model, "layers", None)
-        if layers is None or len(layers) != self.num_layers:
             raise WorkbenchError(
                 f"token_prepending: cannot find the decoder layers of {type(self.model).__name__}"
             )
-        self._tp_layers = layers
-        self._tp_token = self.tokenizer.eos_token or self.tokenizer.unk_token
-        self._tp_id = self.tokenizer.convert_tokens_to_ids(self._tp_token)
-        return (start, end)
-
-    def _tp_hooks(self, input_ids, mask):
-        """Forward pre-hooks implementing Token Prepending for one batch; returns handles."""
-        torch = self._torch
-        has = input_ids == self._tp_id
-        if not bool(has.any(dim=1).all()):
-            raise WorkbenchError("token_prepending: a text lost its placeholder (truncated?)")
-        pst = has.float().argmax(dim=1)
-        positions = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
-        last = (positions * mask.long()).max(dim=1).values
-        rows = torch.arange(input_ids.shape[0], device=input_ids.device)
-
-        def hook(module, args, kwargs):
-            hidden = args[0] if args else kwargs["hidden_states"]
-            hidden = hidden.clone()
-            hidden[rows, pst] = hidden[rows, last]
-            if args:
-                return (hidden, *args[1:]), kwargs
-            return args, {**kwargs, "hidden_states": hidden}
-
-        start, end = self.token_prepending
-        return [
-            self._tp_layers[i].register_forward_pre_hook(hook, with_kwargs=True, prepend=True)
-            for i in range(start, end)
-        ]
+        self._tp = _TokenPrepender(self.model, self.tokenizer, tp, layers)
+        return tp
 
     # -- encoding ---------------------------------------------------------------------------
-    def _format(self, texts: Sequence[str]) -> list[str]:
+    def template(self) -> str:
+        """The template the sentences go into, with Token Prepending's placeholder if on."""
         template = self.prompt or "{text}"
         if self.token_prepending:
-            # The placeholder goes just before the sentence (before its opening quote in
-            # PromptEOL-style templates), as in the Token Prepending paper.
+            # Before the opening quote, with a space: 'This sentence : <PST> "{text}" ...' as
+            # in the reference templates (token_prepending evaluate.py lines 283-297).
             slot = '"{text}"' if '"{text}"' in template else "{text}"
-            template = template.replace(slot, self._tp_token + slot, 1)
-        if template == "{text}":
+            template = template.replace(slot, f"{PLACEHOLDER} {slot}", 1)
+        return template
+
+    def format_texts(self, texts: Sequence[str]) -> list[str]:
+        """The strings the tokenizer sees: each sentence rewritten (``rewrite``) and put
+        into the template."""
+        rewrite, strip = REWRITES[self.rewrite]
+        template = self.template()
+        if self.token_prepending:
+            bad = [i for i, t in enumerate(texts) if PLACEHOLDER in t]
+            if bad:
+                raise InvalidInputError(
+                    f"{len(bad)} texts (first at position {bad[0]}) contain {PLACEHOLDER!r}, "
+                    "the string reserved for Token Prepending's placeholder; remove it"
+                )
+        if template == "{text}" and self.rewrite == "none":
             return list(texts)
-        return [template.replace("{text}", t) for t in texts]
+        out = [template.replace("{text}", rewrite(t)) for t in texts]
+        return [x.strip() for x in out] if strip else out
+
+    _format = format_texts
 
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
-        """Token ids of each (prompted) text, at most ``max_length`` of them.
+        """Token ids of each (prompted) text, at most ``max_length`` of them, with the
+        tokenizer's own special tokens (a BOS where the tokenizer adds one), as the reference
+        batchers do.
 
         Without a prompt, the end of a long text is cut, as everywhere. With a prompt, only the
         sentence is shortened: cutting the formatted string would drop the template's end
         (PromptEOL's ``means in one word:"``), whose last token is the embedding itself."""
         texts = list(texts)
         kw = dict(return_attention_mask=False, return_token_type_ids=False)
-        if not self.prompt and not self.token_prepending:
+        if not self.prompt and not self.token_prepending and self.rewrite == "none":
             return self.tokenizer(texts, truncation=True, max_length=self.max_length, **kw)[
                 "input_ids"
             ]
-        ids = self.tokenizer(self._format(texts), **kw)["input_ids"]
+        ids = self.tokenizer(self.format_texts(texts), **kw)["input_ids"]
         for i, x in enumerate(ids):
             if len(x) > self.max_length:
                 ids[i] = self._fit_prompted(texts[i], len(x) - self.max_length)
@@ -435,7 +451,7 @@ class HFEncoder(Encoder):
         keep = len(own) - overflow
         while keep > 0:
             cut = self.tokenizer.decode(own[:keep], skip_special_tokens=True)
-            x = self.tokenizer(self._format([cut]), **kw)["input_ids"][0]
+            x = self.tokenizer(self.format_texts([cut]), **kw)["input_ids"][0]
             if len(x) <= self.max_length:
                 return x
             keep -= max(1, len(x) - self.max_length)
@@ -461,17 +477,23 @@ class HFEncoder(Encoder):
                 mask[i, :n] = 1
         return input_ids, mask
 
+    def _position_ids(self, mask):
+        """Positions counted from each row's first real token, for left-padded decoder rows
+        (as ``generate`` does): a left-padded sentence then sees the positions it has alone.
+        None where nothing is left-padded or the model takes no ``position_ids``."""
+        if not (self.is_decoder and self._takes_position_ids) or not bool((mask[:, 0] == 0).any()):
+            return None
+        pos = mask.long().cumsum(-1) - 1
+        return pos.masked_fill(mask == 0, 1)
+
     def forward_pooled(self, input_ids, mask):
         """Pooled vectors of one padded batch (a torch tensor on the model's device)."""
         need_all = self.layer is not None or self.pooling in NEEDS_ALL_LAYERS
-        hooks = self._tp_hooks(input_ids, mask) if self.token_prepending else []
-        try:
-            out = self.model(
-                input_ids=input_ids, attention_mask=mask, output_hidden_states=need_all
-            )
-        finally:
-            for h in hooks:
-                h.remove()
+        kwargs = dict(input_ids=input_ids, attention_mask=mask, output_hidden_states=need_all)
+        pos = self._position_ids(mask)
+        if pos is not None:
+            kwargs["position_ids"] = pos
+        out = self.model(**kwargs)
         if self.pooling == "pooler":
             pooled = getattr(out, "pooler_output", None)
             if pooled is None:
@@ -519,3 +541,110 @@ class HFEncoder(Encoder):
                 bar.update(len(idx))
         bar.close()
         return out
+
+
+def _decoder_layers(model, num_layers: int):
+    """The list of decoder blocks (Llama/Mistral/Qwen ``layers``, GPT-2 ``h``, OPT
+    ``decoder.layers``), or None."""
+    for path in ("layers", "model.layers", "h", "transformer.h", "decoder.layers"):
+        obj = model
+        for part in path.split("."):
+            obj = getattr(obj, part, None)
+        if obj is not None and len(obj) == num_layers:
+            return obj
+    return None
+
+
+class _TokenPrepender:
+    """Token Prepending installed on a model through hooks that stay on it, so every forward
+    pass of that model (``forward_pooled``, the layer-by-layer encoder of
+    :mod:`workbench.geometry.layers`, ...) is the Token Prepending forward pass.
+
+    The placeholder is a token added to the tokenizer (like the reference's
+    ``tokenizer.add_tokens(['<PST>'])``), so the text around it tokenises as in the reference.
+    Its id is new: never padding, never EOS, and never produced by a text (texts containing its
+    string are refused). The model's embedding matrix is left as it is: a pre-hook on the model
+    embeds the ids itself with the placeholder's vector at its position. At the input of each
+    decoder layer ``start <= i < end`` the placeholder's state is overwritten with the state of
+    the row's last real token (found from the attention mask, so left and right padding give the
+    same result), as ``senllm/modeling_llama.py`` lines 547-568 of the reference do with
+    ``hidden_states[:, -1, :]`` on left-padded batches.
+    """
+
+    def __init__(self, model, tokenizer, tp: TokenPrepending, layers) -> None:
+        import torch
+
+        if PLACEHOLDER in tokenizer.get_vocab():
+            raise WorkbenchError(
+                f"token_prepending: the tokenizer already has a token {PLACEHOLDER!r}"
+            )
+        vocab = len(tokenizer)
+        tokenizer.add_tokens([PLACEHOLDER])
+        self.id = tokenizer.convert_tokens_to_ids(PLACEHOLDER)
+        if self.id < vocab:
+            raise WorkbenchError("token_prepending: the placeholder did not get a new token id")
+        self.embedding = model.get_input_embeddings()
+        weight = self.embedding.weight
+        if tp.init == "randn":
+            gen = torch.Generator().manual_seed(tp.seed)
+            vector = torch.randn(weight.shape[1], generator=gen, dtype=torch.float32)
+        else:
+            vector = weight.detach()[: min(vocab, weight.shape[0])].float().mean(0)
+        self.vector = vector.to(device=weight.device, dtype=weight.dtype)
+        self._params = list(inspect.signature(model.forward).parameters)
+        self._state = None
+        self.handles = [
+            model.register_forward_pre_hook(self._before_model, with_kwargs=True),
+            model.register_forward_hook(self._after_model, always_call=True),
+            *(
+                layers[i].register_forward_pre_hook(
+                    self._before_layer, with_kwargs=True, prepend=True
+                )
+                for i in range(tp.start, tp.end)
+            ),
+        ]
+
+    def _before_model(self, module, args, kwargs):
+        import torch
+
+        if args:  # positional arguments by name: input_ids, attention_mask, ...
+            kwargs = {**dict(zip(self._params, args, strict=False)), **kwargs}
+        ids = kwargs.get("input_ids")
+        if ids is None:
+            raise WorkbenchError(
+                "token_prepending: call the model with input_ids (the placeholder is found there)"
+            )
+        is_ph = ids == self.id
+        count = is_ph.sum(dim=1)
+        if not bool((count == 1).all()):
+            raise WorkbenchError(
+                "token_prepending: every row needs exactly one placeholder token; found "
+                f"{sorted(set(count.tolist()))} (was the template's placeholder truncated?)"
+            )
+        pst = is_ph.int().argmax(dim=1)
+        mask = kwargs.get("attention_mask")
+        positions = torch.arange(ids.shape[1], device=ids.device).expand_as(ids)
+        if mask is None:
+            last = torch.full_like(pst, ids.shape[1] - 1)
+        else:
+            last = (positions * (mask != 0).long()).max(dim=1).values
+        if not bool((pst < last).all()):
+            raise WorkbenchError("token_prepending: the placeholder must come before the text")
+        embeds = self.embedding(ids.masked_fill(is_ph, 0))
+        rows = torch.arange(ids.shape[0], device=ids.device)
+        embeds[rows, pst] = self.vector.to(embeds.dtype)
+        self._state = (rows, pst, last)
+        return (), {**kwargs, "input_ids": None, "inputs_embeds": embeds}
+
+    def _after_model(self, module, args, output):
+        self._state = None
+
+    def _before_layer(self, module, args, kwargs):
+        if self._state is None:
+            return None
+        rows, pst, last = self._state
+        hidden = (args[0] if args else kwargs["hidden_states"]).clone()
+        hidden[rows, pst] = hidden[rows, last]
+        if args:
+            return (hidden, *args[1:]), kwargs
+        return args, {**kwargs, "hidden_states": hidden}
