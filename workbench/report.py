@@ -69,6 +69,7 @@ class _Capture:
         self.formats = list(formats)
         self.files: list[str] = []
         self.errors: list[str] = []
+        self.used: dict[str, int] = {}
         self.out.mkdir(parents=True, exist_ok=True)
 
     def _figure(self, fig, stem: str) -> None:
@@ -86,29 +87,39 @@ class _Capture:
         df.to_csv(path)
         self.files.append(str(path))
 
+    def _stem(self, figure_id: str) -> str:
+        """A file name from the figure's id, unique within this notebook (``-2``, ``-3``)."""
+        from .plotting.export import _ID
+
+        stem = figure_id if _ID.fullmatch(figure_id) else (_slug(figure_id, 60) or "figure")
+        self.used[stem] = self.used.get(stem, 0) + 1
+        return stem if self.used[stem] == 1 else f"{stem}-{self.used[stem]}"
+
     def save(self, value: Any, n: int) -> None:
         import pandas as pd
 
         if value is None:
             return
-        tag = f"cell{n:02d}"
         kind = type(value).__module__
         if kind.startswith("plotly"):
-            title = getattr(getattr(value.layout, "title", None), "text", "") or ""
-            self._figure(value, f"{tag}-{_slug(title) or 'figure'}")
+            # named by the id the notebook gives (plotting.set_meta) or the builder's
+            # default, never by the title: \includegraphics paths survive a new title
+            from .plotting.style import figure_meta
+
+            self._figure(value, self._stem(figure_meta(value).get("figure_id", "figure")))
         elif hasattr(value, "savefig"):
-            self._figure(value, f"{tag}-figure")
+            self._figure(value, self._stem("figure"))
         elif isinstance(value, pd.DataFrame | pd.Series):
-            self._table(value, f"{tag}-table")
+            self._table(value, f"cell{n:02d}-table")
         elif hasattr(value, "bar_figure") or hasattr(value, "curve_figure"):  # the dashboards
             for attr in ("bar_figure", "scatter_figure", "hist_figure", "curve_figure"):
                 fig = getattr(value, attr, None)
                 if fig is not None:
-                    self._figure(fig, f"{tag}-{attr.replace('_figure', '')}")
+                    self._figure(fig, self._stem(attr.replace("_figure", "")))
             for attr in ("results", "significance", "curve", "similarities"):
                 df = getattr(value, attr, None)
                 if isinstance(df, pd.DataFrame):
-                    self._table(df, f"{tag}-{attr}")
+                    self._table(df, f"cell{n:02d}-{attr}")
 
     def write_manifest(self) -> None:
         (self.out / ".captured.json").write_text(
@@ -125,6 +136,12 @@ def _install_capture(out: str, formats: Sequence[str]) -> _Capture:
 
     cap = _Capture(out, formats)
     ip = get_ipython()
+    try:  # figures also as HTML with plotly.js inline: the notebook's HTML page shows them
+        import plotly.io as pio
+
+        pio.renderers.default = "plotly_mimetype+notebook"
+    except ImportError:
+        pass
 
     def after(result) -> None:
         if result.success and result.result is not None:
@@ -322,6 +339,15 @@ def run_notebook(
         else:
             os.environ["WORKBENCH_QUICK"] = env_before
     rec["seconds"] = round(time.perf_counter() - t0, 1)
+    try:  # the executed notebook as a page a student can read without running anything
+        from nbconvert import HTMLExporter
+
+        nb.cells.pop(0)  # the capture hook is not part of the notebook
+        page = out / f"{path.stem}.html"
+        page.write_text(HTMLExporter().from_notebook_node(nb)[0], encoding="utf-8")
+        rec["html"] = str(page)
+    except Exception as e:  # a page that cannot be written must not fail the report
+        rec["html_error"] = f"{type(e).__name__}: {e}"
     manifest = out / ".captured.json"
     if manifest.is_file():
         cap = json.loads(manifest.read_text())

@@ -1,12 +1,13 @@
 """Figure builders: they take results (tidy frames, arrays) and return figures, never show them.
 
-Live figures are plotly; :func:`save_figure` writes any of them (or a matplotlib figure) as
-paper-quality PDF/SVG/PNG in one style (:mod:`.style`).
+Live figures are plotly; :func:`save_figure` writes any of them as PDF/SVG/PNG through
+plotly's own exporter (kaleido), in paper mode by default (:mod:`.style`: one colour per
+method and task, one vocabulary of names and labels, one- and two-column sizes).
 
 - :mod:`.sts`: ``sts_bar`` (CIs, significance marks), ``sts_table``
 - :mod:`.space`: ``project`` (PCA/UMAP/t-SNE), ``projection_scatter``,
   ``similarity_histogram``, ``score_by_dimension``
-- :mod:`.export`: ``save_figure``, ``to_matplotlib``
+- :mod:`.export`: ``save_figure``, ``full_figure``
 - :mod:`.geometry`, :mod:`.training`: the geometry and training figures
 
 Names are imported on first use, so ``import workbench.plotting`` does not import plotly.
@@ -28,10 +29,14 @@ _EXPORTS = {
     "add_dimension_marker": "space",
     "PROJECTIONS": "space",
     "save_figure": "export",
-    "to_matplotlib": "export",
+    "full_figure": "export",
     "PALETTE": "style",
-    "paper_style": "style",
     "plotly_template": "style",
+    "paper_layout": "style",
+    "set_meta": "style",
+    "set_colors": "style",
+    "task_label": "style",
+    "axis_label": "style",
 }
 _SUBMODULES = ("sts", "space", "export", "style", "geometry", "training")
 

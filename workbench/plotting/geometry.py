@@ -27,6 +27,42 @@ __all__ = [
 _go = style.plotly_go
 _need = style.need_columns
 
+#: explained-variance ratios below this are rounding noise, not variance: the eigenvalues
+#: of a rank-deficient covariance (fewer sentences than dimensions) computed in float64 come
+#: out near 1e-16 of the largest; the smallest real ratio of a sentence-embedding spectrum
+#: is many decades above 1e-12.
+SPECTRUM_FLOOR = 1e-12
+
+
+def _name(kind: str | None, value: Any) -> str:
+    if kind == "task":
+        return style.task_label(value)
+    if kind == "family":
+        return style.family_label(value)
+    return str(value)
+
+
+def _error_bars(df: pd.DataFrame, y: str) -> dict | None:
+    lo, hi = f"{y}_lo", f"{y}_hi"
+    if lo not in df.columns or hi not in df.columns:
+        return None
+    plus, minus = df[hi] - df[y], df[y] - df[lo]
+    if not np.isfinite(plus.to_numpy(dtype=float)).any():
+        return None
+    return dict(type="data", array=plus, arrayminus=minus, symmetric=False, thickness=1)
+
+
+def _log_ticks(values: pd.Series) -> dict:
+    """Ticks at the values measured (when few), written plainly (0.005, 0.25, 384): a log
+    axis's default 2-5-10 minor labels read as clutter on a grid of a few points."""
+    ticks = sorted({float(v) for v in values if np.isfinite(v) and v > 0})
+    if len(ticks) < 2:
+        return dict(dtick=1)
+    if len(ticks) > 5:  # at most five, evenly spread in log, the ends always kept
+        keep = np.unique(np.round(np.linspace(0, len(ticks) - 1, 5)).astype(int))
+        ticks = [ticks[i] for i in keep]
+    return dict(tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
+
 
 def spectrum_figure(
     spectra: Mapping[str, pd.DataFrame | np.ndarray],
@@ -34,38 +70,51 @@ def spectrum_figure(
     log_y: bool = True,
     title: str = "Explained-variance spectrum",
 ):
-    """One line per label: variance ratio (or cumulative ratio) of each principal component.
+    """One line per label: variance ratio (or cumulative ratio) of each principal component,
+    on log axes (one tick per decade). Ratios below :data:`SPECTRUM_FLOOR` (rounding noise
+    of a rank-deficient covariance) are not drawn; the legend says how many components are.
 
     ``spectra`` maps a label to :func:`workbench.geometry.explained_variance`'s frame or to
     an embedding matrix (its spectrum is computed).
     """
     from ..geometry.isotropy import explained_variance
 
+    if not isinstance(spectra, Mapping):
+        spectra = {"embeddings": spectra}
     go = _go()
     fig = go.Figure()
-    for i, (label, spec) in enumerate(spectra.items()):
+    lowest = 1.0
+    for label, spec in spectra.items():
         if not isinstance(spec, pd.DataFrame):
             spec = explained_variance(spec)
-        y = spec["cumulative"] if cumulative else spec["ratio"]
+        shown = spec if cumulative else spec[spec["ratio"] >= SPECTRUM_FLOOR]
+        y = shown["cumulative"] if cumulative else shown["ratio"]
+        if not cumulative and len(shown):
+            lowest = min(lowest, float(y.min()))
+        name = str(label)
+        if len(shown) < len(spec):
+            name += f" ({len(shown)} of {len(spec)} components above rounding noise)"
         fig.add_trace(
             go.Scatter(
-                x=spec["component"],
+                x=shown["component"],
                 y=y,
                 mode="lines",
-                name=str(label),
-                line=dict(color=style.color(i)),
+                name=name,
+                line=dict(color=style.method_color(label)),
+                showlegend=True,
             )
         )
+    log = log_y and not cumulative
     fig.update_layout(
-        template=style.TEMPLATE,
-        title=title,
-        xaxis_title="principal component",
-        yaxis_title="cumulative explained variance" if cumulative else "explained variance ratio",
-        xaxis_type="log",
-        yaxis_type="log" if (log_y and not cumulative) else "linear",
-        legend_title_text="",
+        xaxis=dict(title=style.axis_label("component"), type="log", dtick=1),
+        yaxis=dict(
+            title=style.axis_label("cumulative" if cumulative else "ratio"),
+            type="log" if log else "linear",
+            dtick=1 if log else None,
+            range=[np.floor(np.log10(lowest)), 0] if log else None,
+        ),
     )
-    return fig
+    return style.finish(fig, "spectrum", title)
 
 
 def grouped_bars(
@@ -77,30 +126,33 @@ def grouped_bars(
     y_title: str | None = None,
     text_format: str = ".3g",
 ):
-    """Bars of ``y`` per ``x``, one colour per value of ``color`` (values printed on bars)."""
+    """Bars of ``y`` per ``x`` from zero, one colour per value of ``color`` (values printed
+    on bars; error bars from ``<y>_lo``/``<y>_hi`` when the frame has them)."""
     _need(df, [x, y, color], "grouped_bars")
     go = _go()
     fig = go.Figure()
-    for i, (key, part) in enumerate(df.groupby(color, sort=False)):
+    for key, part in df.groupby(color, sort=False):
         fig.add_trace(
             go.Bar(
-                x=part[x].astype(str),
+                x=[_name(x, v) for v in part[x]],
                 y=part[y],
-                name=str(key),
-                marker_color=style.color(i),
+                name=_name(color, key),
+                marker_color=style.color_for(color, key),
+                error_y=_error_bars(part, y),
                 text=[format(v, text_format) for v in part[y]],
-                textposition="outside",
+                # inside the foot of the bar: clear of the error bar at its top
+                textposition="inside",
+                insidetextanchor="start",
+                showlegend=True,
             )
         )
     fig.update_layout(
-        template=style.TEMPLATE,
-        title=title,
         barmode="group",
-        yaxis_title=y_title or y,
-        xaxis_title="",
+        yaxis=dict(title=y_title or style.axis_label(y), rangemode="tozero"),
+        xaxis=dict(title="", type="category", showgrid=False),
         legend_title_text=color,
     )
-    return fig
+    return style.finish(fig, f"bars_{y}", title)
 
 
 def isotropy_bars(
@@ -109,27 +161,37 @@ def isotropy_bars(
     measures: Sequence[str] = ("isoscore", "avg_cosine", "partition_isotropy"),
     title: str = "Isotropy",
 ):
-    """One panel per measure, one bar per row (``label`` names the rows)."""
+    """One panel per measure (its own y scale, from zero), one bar per row (``label`` names
+    the rows; one colour per row, the same in every panel)."""
     from plotly.subplots import make_subplots
 
     _need(df, [label, *measures], "isotropy_bars")
     go = _go()
-    fig = make_subplots(rows=1, cols=len(measures), subplot_titles=list(measures))
+    fig = make_subplots(
+        rows=1,
+        cols=len(measures),
+        subplot_titles=[style.axis_label(m) for m in measures],
+        horizontal_spacing=0.08,
+    )
+    names = [str(v) for v in df[label]]
+    colors = [style.color_for(label, v) for v in df[label]]
     for j, m in enumerate(measures, start=1):
         fig.add_trace(
             go.Bar(
-                x=df[label].astype(str),
+                x=names,
                 y=df[m],
                 showlegend=False,
-                marker_color=[style.color(i) for i in range(len(df))],
+                marker_color=colors,
+                error_y=_error_bars(df, m),
                 text=[f"{v:.3g}" for v in df[m]],
                 textposition="outside",
             ),
             row=1,
             col=j,
         )
-    fig.update_layout(template=style.TEMPLATE, title=title)
-    return fig
+    fig.update_yaxes(rangemode="tozero")
+    fig.update_xaxes(type="category", showgrid=False)
+    return style.finish(fig, "isotropy_bars", title, legend=False)
 
 
 def layer_profile_figure(
@@ -139,32 +201,39 @@ def layer_profile_figure(
     title: str = "Geometry by layer",
 ):
     """Measures of :func:`workbench.geometry.layer_profile` against the layer (one panel
-    each); ``color`` splits rows into lines (e.g. ``encoder``)."""
+    each, each with its own y scale); ``color`` splits rows into lines (e.g. ``encoder``)."""
     from plotly.subplots import make_subplots
 
     _need(df, ["layer", *measures], "layer_profile_figure")
     go = _go()
-    fig = make_subplots(rows=1, cols=len(measures), subplot_titles=list(measures))
+    fig = make_subplots(
+        rows=1,
+        cols=len(measures),
+        subplot_titles=[style.axis_label(m) for m in measures],
+        shared_xaxes=True,
+        horizontal_spacing=0.07,
+    )
     groups = list(df.groupby(color, sort=False)) if color else [("", df)]
-    for i, (key, part) in enumerate(groups):
+    for key, part in groups:
         part = part.sort_values("layer")
+        line = style.color_for(color, key) if color else style.color(0)
         for j, m in enumerate(measures, start=1):
             fig.add_trace(
                 go.Scatter(
                     x=part["layer"],
                     y=part[m],
                     mode="lines+markers",
-                    name=str(key),
+                    name=_name(color, key),
                     legendgroup=str(key),
                     showlegend=bool(color) and j == 1,
-                    line=dict(color=style.color(i)),
+                    line=dict(color=line),
                 ),
                 row=1,
                 col=j,
             )
-            fig.update_xaxes(title_text="layer", row=1, col=j)
-    fig.update_layout(template=style.TEMPLATE, title=title)
-    return fig
+            fig.update_xaxes(title_text=style.axis_label("layer"), row=1, col=j)
+    fig.update_xaxes(showticklabels=True, dtick=1 if df["layer"].nunique() <= 13 else None)
+    return style.finish(fig, "layer_profile", title, legend=bool(color))
 
 
 def truncation_figure(
@@ -178,8 +247,9 @@ def truncation_figure(
     title: str = "Score kept when truncating",
 ):
     """Truncation curves: ``y`` (``retained``, ``score``, ...) against ``x`` (``fraction`` or
-    ``dim``, log axis), one line per ``color`` value, optional ``dash`` (e.g. ``selection``)
-    and one panel per ``facet`` value (e.g. ``family``). Vertical marks at ``marks``
+    ``dim``, log axis), one line per ``color`` value (a task keeps its colour in every
+    panel), optional ``dash`` (e.g. ``selection``) and one panel per ``facet`` value (e.g.
+    ``family``) on one shared y scale, ticks on every panel. Vertical marks at ``marks``
     (fractions of the full size; only when ``x="fraction"``). Several seeds are averaged."""
     from plotly.subplots import make_subplots
 
@@ -191,10 +261,10 @@ def truncation_figure(
     fig = make_subplots(
         rows=1,
         cols=len(panels),
-        subplot_titles=[str(p) for p in panels] if facet else None,
+        subplot_titles=[_name(facet, p) for p in panels] if facet else None,
         shared_yaxes=True,
+        horizontal_spacing=0.05,
     )
-    colors = {v: style.color(i) for i, v in enumerate(pd.unique(data[color]))}
     dashes = ["solid", "dash", "dot", "dashdot", "longdash"]
     dash_of = {v: dashes[i % 5] for i, v in enumerate(pd.unique(data[dash]))} if dash else {}
     seen = set()
@@ -204,7 +274,7 @@ def truncation_figure(
             key = key if isinstance(key, tuple) else (key,)
             c = key[0]
             d = key[1] if dash else None
-            name = f"{c}" + (f" ({d})" if dash else "")
+            name = _name(color, c) + (f" ({d})" if dash else "")
             line = line.sort_values(x)
             fig.add_trace(
                 go.Scatter(
@@ -214,24 +284,22 @@ def truncation_figure(
                     name=name,
                     legendgroup=name,
                     showlegend=name not in seen,
-                    line=dict(color=colors[c], dash=dash_of.get(d, "solid")),
+                    line=dict(color=style.color_for(color, c), dash=dash_of.get(d, "solid")),
+                    marker=dict(size=5),
                 ),
                 row=1,
                 col=j,
             )
             seen.add(name)
         fig.update_xaxes(
-            type="log",
-            title_text="fraction of dimensions kept" if x == "fraction" else "dimensions kept",
-            row=1,
-            col=j,
+            type="log", title_text=style.axis_label(x), row=1, col=j, **_log_ticks(data[x])
         )
         if x == "fraction":
             for m in marks:
                 fig.add_vline(x=m, line=dict(color="#888888", dash="dot", width=1), row=1, col=j)
-    fig.update_yaxes(title_text=y, row=1, col=1)
-    fig.update_layout(template=style.TEMPLATE, title=title, legend_title_text="")
-    return fig
+    fig.update_yaxes(title_text=style.axis_label(y), row=1, col=1)
+    fig.update_yaxes(showticklabels=True)
+    return style.finish(fig, "truncation", title)
 
 
 def layer_dim_heatmap(
@@ -241,8 +309,9 @@ def layer_dim_heatmap(
     title: str | None = None,
     **_: Any,
 ):
-    """Heatmap of ``value`` over layer (rows) x kept dimensions (columns) for one ``task`` of
-    :func:`workbench.geometry.layer_dim_grid` (the 2D Matryoshka view)."""
+    """Heatmap of ``value`` over layer (rows) x kept dimensions (columns, one equal cell per
+    k: the grid is geometric, so a linear axis would squash the small k) for one ``task``
+    of :func:`workbench.geometry.layer_dim_grid` (the 2D Matryoshka view)."""
     _need(df, ["layer", "dim", value, "task"], "layer_dim_heatmap")
     go = _go()
     part = df[df["task"] == task]
@@ -254,17 +323,21 @@ def layer_dim_heatmap(
         go.Heatmap(
             z=grid.to_numpy(),
             x=[str(c) for c in grid.columns],
-            y=grid.index,
+            y=[str(r) for r in grid.index],
             colorscale=style.COLORSCALE,
-            colorbar=dict(title=value),
+            colorbar=dict(title=dict(text=style.axis_label(value))),
             text=np.round(grid.to_numpy(), 2),
             texttemplate="%{text}",
         )
     )
     fig.update_layout(
-        template=style.TEMPLATE,
-        title=title or f"{value} by layer and kept dimensions ({task})",
-        xaxis_title="dimensions kept (first k)",
-        yaxis_title="layer",
+        xaxis=dict(title=style.axis_label("dim"), type="category"),
+        yaxis=dict(title=style.axis_label("layer"), type="category"),
     )
-    return fig
+    label = style.task_label(task)
+    return style.finish(
+        fig,
+        "layer_dim_heatmap",
+        title or f"{style.axis_label(value)} by layer and kept dimensions ({label})",
+        legend=False,
+    )

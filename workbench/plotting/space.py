@@ -90,7 +90,7 @@ def projection_scatter(
     ``color`` is one value per point: numbers (e.g. gold scores) give a colour scale,
     anything else (dataset, label) one legend entry per category.
     """
-    import plotly.graph_objects as go
+    go = style.plotly_go()
 
     xy = np.asarray(coords, dtype=float)
     if xy.ndim != 2 or xy.shape[1] != 2:
@@ -137,29 +137,34 @@ def projection_scatter(
         )
     else:
         labels = pd.Series([str(v) for v in color])
+        kind = "task" if color_name in ("dataset", "task") else color_name
         for i, cat in enumerate(pd.unique(labels)):
             m = (labels == cat).to_numpy()
+            c = style.color_for(kind, cat) if kind in ("task", "method") else style.color(i)
+            name = style.task_label(cat) if kind == "task" else cat
             fig.add_trace(
                 go.Scatter(
                     x=xy[m, 0],
                     y=xy[m, 1],
                     mode="markers",
-                    name=cat,
-                    marker=dict(size=marker_size, opacity=0.75, color=style.color(i)),
+                    name=name,
+                    marker=dict(size=marker_size, opacity=0.75, color=c),
                     hovertext=[h for h, k in zip(hover, m) if k],
-                    hovertemplate="%{hovertext}<extra>" + cat + "</extra>",
+                    hovertemplate="%{hovertext}<extra>" + name + "</extra>",
                 )
             )
     label = {"pca": "PC", "umap": "UMAP ", "tsne": "t-SNE "}.get(method.lower(), "")
     fig.update_layout(
-        template=style.plotly_template(),
         height=height,
-        title=title if title is not None else f"Embedding space ({method.upper()}, n={n})",
         xaxis=dict(title=f"{label}1", zeroline=False),
         yaxis=dict(title=f"{label}2", zeroline=False, scaleanchor=None),
-        legend=dict(title=dict(text=color_name)),
+        legend_title_text=color_name if color is not None and not numeric else None,
     )
-    return fig
+    return style.finish(
+        fig,
+        f"space_{method.lower()}",
+        title if title is not None else f"Embedding space ({method.upper()}, n={n})",
+    )
 
 
 def similarity_histogram(
@@ -173,9 +178,9 @@ def similarity_histogram(
     ``sims`` is tidy: columns ``method``, ``pairs`` (e.g. ``"positive"``, ``"random"``) and
     ``similarity``; one panel per method, both kinds of pairs on the same bins.
     """
-    import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
+    go = style.plotly_go()
     need = {"method", "pairs", "similarity"}
     if not need <= set(sims.columns):
         raise InvalidInputError(f"sims needs columns {sorted(need)}")
@@ -212,17 +217,17 @@ def similarity_histogram(
                 row=1,
                 col=j + 1,
             )
-        fig.update_xaxes(title_text="cosine similarity", row=1, col=j + 1)
-    fig.update_yaxes(title_text="density", row=1, col=1)
-    fig.update_layout(
-        template=style.plotly_template(),
-        barmode="overlay",
-        height=height,
-        title=title if title is not None else "Similarity of positive vs random pairs",
-        legend=dict(orientation="h", yanchor="bottom", y=1.14, x=0),
-        margin=dict(t=110),
+        fig.update_xaxes(title_text=style.axis_label("similarity"), row=1, col=j + 1)
+    fig.update_yaxes(title_text=style.axis_label("density"), row=1, col=1)
+    # one y scale for every panel (shared), and its ticks on every panel: a reader can read
+    # each panel on its own
+    fig.update_yaxes(showticklabels=True)
+    fig.update_layout(barmode="overlay", height=height)
+    return style.finish(
+        fig,
+        "similarity_hist",
+        title if title is not None else "Similarity of positive vs random pairs",
     )
-    return fig
 
 
 def score_by_dimension(
@@ -237,13 +242,12 @@ def score_by_dimension(
     ``curve`` has columns ``method``, ``dim`` and ``metric`` (as from
     :func:`workbench.widgets.core.dimension_curve`). The x axis is logarithmic.
     """
-    import plotly.graph_objects as go
-
+    go = style.plotly_go()
     if curve.empty:
         raise InvalidInputError("no points in the curve")
     ticks = _ticks(curve)
     fig = go.Figure()
-    for i, (m, g) in enumerate(curve.groupby("method", sort=False)):
+    for m, g in curve.groupby("method", sort=False):
         g = g.sort_values("dim")
         fig.add_trace(
             go.Scatter(
@@ -251,27 +255,27 @@ def score_by_dimension(
                 y=g[metric],
                 mode="lines+markers",
                 name=str(m),
-                line=dict(color=style.color(i)),
+                line=dict(color=style.method_color(m)),
                 marker=dict(size=6),
             )
         )
     fig.update_layout(
-        template=style.plotly_template(),
         height=height,
-        title=title if title is not None else "Truncation: first k dimensions kept",
         xaxis=dict(
-            title="dimensions kept (k)",
+            title=style.axis_label("dim"),
             type="log",
             tickvals=ticks,
             ticktext=[str(t) for t in ticks],
         ),
-        yaxis=dict(title=f"{metric} × 100"),
-        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
-        margin=dict(t=80),
+        yaxis=dict(title=style.axis_label(metric)),
     )
     if dim is not None:
         add_dimension_marker(fig, dim)
-    return fig
+    return style.finish(
+        fig,
+        "score_by_dimension",
+        title if title is not None else "Truncation: first k dimensions kept",
+    )
 
 
 def _ticks(curve: pd.DataFrame) -> list[int]:

@@ -4,7 +4,8 @@ compact table.
 Both take the tidy frame of :func:`workbench.evaluate_sts` (several encoders concatenated)
 and, optionally, the per-task paired-bootstrap tests against a baseline from
 :func:`workbench.widgets.core.significance` (columns ``encoder``, ``task``, ``delta``,
-``p_value``).
+``p_value`` and ``aggregation``). The marks must come from the test of the aggregation
+shown: a ``wmean`` table with marks of the ``all`` test is refused.
 
 >>> res = pd.concat([wb.evaluate_sts(a), wb.evaluate_sts(b)])     # doctest: +SKIP
 >>> sts_bar(res, significance=sig, baseline="a")                   # doctest: +SKIP
@@ -58,8 +59,67 @@ def _task_order(tasks: Sequence[str]) -> list[str]:
     return [t for t in STS_TASKS if t in present] + [t for t in present if t not in STS_TASKS]
 
 
-def _short(task: str) -> str:
-    return {"STSBenchmark": "STS-B", "SICKRelatedness": "SICK-R"}.get(task, task)
+def _marks(
+    significance: pd.DataFrame | None, aggregation: str
+) -> dict[tuple[str, str], tuple[float, float]]:
+    """(encoder, task) -> (delta, p) of the test on ``aggregation``; refuses another test."""
+    if significance is None or significance.empty:
+        return {}
+    tested = (
+        set(significance["aggregation"].astype(str))
+        if "aggregation" in significance.columns
+        else {"all"}  # workbench.compare tests the `all` setting
+    )
+    if tested != {aggregation}:
+        raise InvalidInputError(
+            f"the significance tests are on aggregation {sorted(tested)}, the results shown "
+            f"on {aggregation!r}; compute significance(..., aggregation={aggregation!r})"
+        )
+    return {
+        (str(r.encoder), str(r.task)): (float(r.delta), float(r.p_value))
+        for r in significance.itertuples(index=False)
+    }
+
+
+def average_ci(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[float, float, float]:
+    """Mean over tasks with a 95% interval: ``(mean, lo, hi)``.
+
+    The tasks are scored on disjoint pairs, so their bootstrap estimates are independent and
+    the variance of the mean of T tasks is the sum of their variances over T². Each task's
+    half-widths (below and above its estimate, kept apart since percentile intervals are not
+    symmetric) are combined the same way:
+    ``mean ± sqrt(Σ halfwidth_i²) / T`` (a normal approximation of the interval of the
+    mean). NaN bounds when any task lacks an interval.
+    """
+    v, lo, hi = (np.asarray(a, dtype=float) for a in (values, lo, hi))
+    mean = float(np.mean(v))
+    if not (np.isfinite(lo).all() and np.isfinite(hi).all()) or v.size == 0:
+        return mean, np.nan, np.nan
+    t = v.size
+    below = float(np.sqrt(np.sum((v - lo) ** 2)) / t)
+    above = float(np.sqrt(np.sum((hi - v) ** 2)) / t)
+    return mean, mean - below, mean + above
+
+
+def _cells(rows: pd.DataFrame, metric: str, tasks: list[str], average: bool):
+    """Per encoder: {task: (value, lo, hi)} (+ the average over tasks with its interval)."""
+    lo_col, hi_col = f"{metric}_lo", f"{metric}_hi"
+    out: dict[str, dict[str, tuple[float, float, float]]] = {}
+    for m, g in rows.groupby("encoder", sort=False):
+        g = g.drop_duplicates("task").set_index("task")
+        cells = {}
+        for t in tasks:
+            if t not in g.index:
+                continue
+            r = g.loc[t]
+            lo = float(r[lo_col]) if lo_col in g.columns else np.nan
+            hi = float(r[hi_col]) if hi_col in g.columns else np.nan
+            cells[t] = (float(r[metric]), lo, hi)
+        if average and cells:
+            vals = np.array([c for c in cells.values()])
+            cells[AVG] = average_ci(vals[:, 0], vals[:, 1], vals[:, 2])
+        out[str(m)] = cells
+    return out
 
 
 def sts_bar(
@@ -72,73 +132,57 @@ def sts_bar(
     title: str | None = None,
     height: int = 420,
 ):
-    """Grouped bars, one group per task (plus the average), one colour per encoder.
+    """Grouped bars from zero, one group per task (plus the average), one colour per encoder
+    (the same in every figure: :func:`~workbench.plotting.style.method_color`).
 
-    Error bars are the bootstrap CI (``<metric>_lo``/``_hi``) where present; with
-    ``significance``, bars that differ from ``baseline`` carry ``*``/``**``/``***`` (paired
-    bootstrap p < .05/.01/.001) above their interval. The average bar has no interval (the
-    paper convention: a plain mean over tasks).
+    Error bars are the bootstrap CI (``<metric>_lo``/``_hi``) where present; the average's
+    interval combines the tasks' (:func:`average_ci`). With ``significance`` (tested on the
+    same ``aggregation``), bars that differ from ``baseline`` carry ``*``/``**``/``***``
+    (paired bootstrap p < .05/.01/.001) above their interval.
     """
-    import plotly.graph_objects as go
+    go = style.plotly_go()
 
     rows = _rows(results, aggregation, metric)
-    methods = list(pd.unique(rows["encoder"]))
     tasks = _task_order(rows["task"])
-    cats = tasks + ([AVG] if show_average and len(tasks) > 1 else [])
-    table = rows.pivot_table(index="encoder", columns="task", values=metric, sort=False)
-    lo_col, hi_col = f"{metric}_lo", f"{metric}_hi"
-    has_ci = lo_col in rows.columns and hi_col in rows.columns
-    lo = (
-        rows.pivot_table(index="encoder", columns="task", values=lo_col, sort=False)
-        if has_ci
-        else None
-    )
-    hi = (
-        rows.pivot_table(index="encoder", columns="task", values=hi_col, sort=False)
-        if has_ci
-        else None
-    )
-    sig = {}
-    if significance is not None and not significance.empty:
-        for r in significance.itertuples(index=False):
-            sig[(r.encoder, r.task)] = stars(r.p_value)
+    average = show_average and len(tasks) > 1
+    cats = tasks + ([AVG] if average else [])
+    cells = _cells(rows, metric, tasks, average)
+    sig = _marks(significance, aggregation)
 
+    methods = list(cells)
     n = len(methods)
     width = 0.8 / n
     fig = go.Figure()
     top = 0.0
     for i, m in enumerate(methods):
         x = np.arange(len(cats)) - 0.4 + width * (i + 0.5)
-        y = [table.loc[m].get(t, np.nan) if t != AVG else table.loc[m][tasks].mean() for t in cats]
-        y = np.asarray(y, dtype=float)
-        plus = minus = None
-        if has_ci:
-            h = np.array([hi.loc[m].get(t, np.nan) if t != AVG else np.nan for t in cats])
-            low = np.array([lo.loc[m].get(t, np.nan) if t != AVG else np.nan for t in cats])
-            plus, minus = h - y, y - low  # NaN (the average): no error bar
-            top = max(top, np.nanmax(np.where(np.isnan(h), y, h)))
-        else:
-            top = max(top, np.nanmax(y))
+        got = [cells[m].get(t, (np.nan, np.nan, np.nan)) for t in cats]
+        y, low, high = (np.array(v, dtype=float) for v in zip(*got))
+        has_ci = bool(np.isfinite(high).any())
+        plus, minus = high - y, y - low  # NaN: no error bar on that bar
+        top = max(top, float(np.nanmax(np.where(np.isfinite(high), high, y))))
         label = f"{m} (baseline)" if baseline is not None and m == baseline else m
+        color = style.method_color(m)
         fig.add_trace(
             go.Bar(
                 x=x,
                 y=y,
                 width=width * 0.95,
                 name=label,
-                marker_color=style.color(i),
+                legendgroup=label,
+                marker_color=color,
                 error_y=(
                     dict(type="data", array=plus, arrayminus=minus, symmetric=False, thickness=1)
                     if has_ci
                     else None
                 ),
-                customdata=np.array(cats, dtype=object),
+                customdata=np.array([style.task_label(t) for t in cats], dtype=object),
                 hovertemplate="%{customdata}: %{y:.2f}<extra>" + label + "</extra>",
             )
         )
-        marks = [sig.get((m, t), "") for t in cats]
+        marks = [stars(sig.get((m, t), (np.nan, np.nan))[1]) for t in cats]
         if any(marks):
-            ytext = y + (np.nan_to_num(plus) if plus is not None else 0) + 0.5
+            ytext = y + np.nan_to_num(plus) + 0.5
             fig.add_trace(
                 go.Scatter(
                     x=x,
@@ -147,30 +191,30 @@ def sts_bar(
                     text=marks,
                     textposition="top center",
                     showlegend=False,
+                    legendgroup=label,
                     hoverinfo="skip",
-                    textfont=dict(size=12, color=style.color(i)),
+                    textfont=dict(size=12, color=color),
                 )
             )
-    ylabel = {"spearman": "Spearman ρ × 100", "pearson": "Pearson r × 100"}.get(metric, metric)
     note = ""
     if sig and baseline is not None:
         note = "; * p<.05, ** p<.01, *** p<.001 vs baseline"
     fig.update_layout(
-        template=style.plotly_template(),
         barmode="overlay",
         height=height,
-        title=title if title is not None else f"STS, {aggregation} aggregation{note}",
-        yaxis=dict(title=ylabel, range=[0, min(100.0, top * 1.08 + 4)]),
+        yaxis=dict(title=style.axis_label(metric), range=[0, min(100.0, top * 1.08 + 4)]),
         xaxis=dict(
             tickvals=list(range(len(cats))),
-            ticktext=[_short(t) for t in cats],
+            ticktext=[style.task_label(t) for t in cats],
             range=[-0.6, len(cats) - 0.4],
             showgrid=False,
         ),
-        legend=dict(orientation="h", yanchor="top", y=-0.12, x=0, title=None),
-        margin=dict(t=50, b=40),
     )
-    return fig
+    return style.finish(
+        fig,
+        "sts_bar",
+        title if title is not None else f"STS, {aggregation} aggregation{note}",
+    )
 
 
 def sts_table(
@@ -184,35 +228,32 @@ def sts_table(
 ) -> pd.DataFrame:
     """Encoders x tasks (+ ``avg``) as display strings, e.g. ``"82.0 [79.9, 84.2] ↑**"``.
 
-    ``↑``/``↓`` with stars mark a significant difference from ``baseline`` (paired bootstrap,
-    see :func:`sts_bar`); the baseline's row is labelled ``(baseline)``.
+    ``↑``/``↓`` with stars mark a significant difference from ``baseline`` (paired bootstrap
+    on the same ``aggregation``, see :func:`sts_bar`); the baseline's row is labelled
+    ``(baseline)``. The average's interval is :func:`average_ci`.
     """
     rows = _rows(results, aggregation, metric)
     tasks = _task_order(rows["task"])
-    sig = {}
-    if significance is not None and not significance.empty:
-        for r in significance.itertuples(index=False):
-            sig[(r.encoder, r.task)] = (r.delta, r.p_value)
+    sig = _marks(significance, aggregation)
+    cells = _cells(rows, metric, tasks, average=True)
     out: dict[str, dict[str, str]] = {}
-    for m, g in rows.groupby("encoder", sort=False):
-        g = g.set_index("task")
-        cells = {}
-        for t in tasks:
-            if t not in g.index:
-                cells[_short(t)] = ""
+    for m, per in cells.items():
+        row = {}
+        for t in [*tasks, AVG]:
+            if t not in per:
+                row[style.task_label(t)] = ""
                 continue
-            r = g.loc[t]
-            s = f"{r[metric]:.{digits}f}"
-            if ci and f"{metric}_lo" in g.columns and np.isfinite(r[f"{metric}_lo"]):
-                s += f" [{r[f'{metric}_lo']:.{digits}f}, {r[f'{metric}_hi']:.{digits}f}]"
+            v, lo, hi = per[t]
+            s = f"{v:.{digits}f}"
+            if ci and np.isfinite(lo) and np.isfinite(hi):
+                s += f" [{lo:.{digits}f}, {hi:.{digits}f}]"
             d, p = sig.get((m, t), (np.nan, np.nan))
             mark = stars(p)
             if mark:
                 s += (" ↑" if d > 0 else " ↓") + mark
-            cells[_short(t)] = s
-        cells[AVG] = f"{g.loc[[t for t in tasks if t in g.index], metric].mean():.{digits}f}"
+            row[style.task_label(t)] = s
         name = f"{m} (baseline)" if baseline is not None and m == baseline else m
-        out[name] = cells
+        out[name] = row
     table = pd.DataFrame.from_dict(out, orient="index")
     table.index.name = "encoder"
     return table

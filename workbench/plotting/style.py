@@ -1,22 +1,28 @@
-"""One visual style for every figure: the live plotly figures and the paper files.
+"""One visual language for every figure: colours, names, axis labels and the paper layout.
 
-The palette is Okabe & Ito's colour-blind-safe set (Okabe & Ito 2008, "Color Universal
-Design"); continuous values use viridis (perceptually uniform, prints in grey). Fonts are
-DejaVu Sans, which matplotlib ships, so a PDF made on any machine looks the same.
+- **Colours.** Methods take Okabe & Ito's colour-blind-safe set (Okabe & Ito 2008, "Color
+  Universal Design") in the order a session first draws them, and keep that colour in every
+  later figure and facet (:func:`method_color`; pin one with :func:`set_colors`). Each task
+  has one fixed colour (:data:`TASK_COLORS`), so STS12 and SUBJ never share one even when
+  they sit in different facets under one legend. Continuous values use viridis.
+- **Names.** One display vocabulary: :func:`task_label` maps every spelling of a task
+  (``STSBenchmark``, ``STSB``, ``stsb``) to one label (``STS-B``); :func:`axis_label` gives
+  one label per measured quantity (``spearman`` -> ``Spearman ρ × 100``).
+- **Paper mode.** :func:`paper_layout` turns a live figure into a paper figure without
+  touching its data, scales or colours: one- or two-column width, paper font sizes, no title
+  (the caption is kept apart), the legend above the panels.
 
->>> from workbench.plotting import style
->>> fig.update_layout(template=style.TEMPLATE)          # doctest: +SKIP
->>> with style.paper_style():                           # doctest: +SKIP
-...     fig, ax = plt.subplots(figsize=style.figsize("single"))
+>>> fig.update_layout(template=style.plotly_template())    # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
+import copy
+import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-#: Okabe-Ito colours, in the order traces receive them (black moved last).
+#: Okabe-Ito colours, in the order methods receive them.
 PALETTE: tuple[str, ...] = (
     "#0072B2",  # blue
     "#D55E00",  # vermillion
@@ -24,32 +30,201 @@ PALETTE: tuple[str, ...] = (
     "#CC79A7",  # reddish purple
     "#E69F00",  # orange
     "#56B4E9",  # sky blue
-    "#F0E442",  # yellow
     "#000000",  # black
+    "#F0E442",  # yellow (last: faint on white)
 )
-#: continuous colour scale (plotly name; matplotlib's is the lower-case name)
+#: after the eight Okabe-Ito colours: Paul Tol's "muted" scheme (also colour-blind safe)
+EXTRA: tuple[str, ...] = (
+    "#332288",
+    "#88CCEE",
+    "#44AA99",
+    "#117733",
+    "#999933",
+    "#DDCC77",
+    "#CC6677",
+    "#882255",
+    "#AA4499",
+)
+#: one fixed colour per task, by display label (:func:`task_label`)
+TASK_COLORS: dict[str, str] = {
+    "STS12": "#0072B2",
+    "STS13": "#D55E00",
+    "STS14": "#009E73",
+    "STS15": "#CC79A7",
+    "STS16": "#E69F00",
+    "STS-B": "#56B4E9",
+    "SICK-R": "#000000",
+    "MR": "#332288",
+    "CR": "#88CCEE",
+    "SUBJ": "#44AA99",
+    "MPQA": "#117733",
+    "SST-2": "#999933",
+    "SST-5": "#DDCC77",
+    "TREC": "#CC6677",
+    "MRPC": "#882255",
+    "SNLI": "#AA4499",
+    "STS-genre": "#661100",
+    "avg": "#777777",
+}
+#: one fixed colour per task family (the families of :mod:`workbench.evaluation.tasks`)
+FAMILY_COLORS: dict[str, str] = {
+    "STS": "#0072B2",
+    "classification": "#D55E00",
+    "clustering": "#009E73",
+    "retrieval": "#CC79A7",
+}
+#: continuous colour scale (plotly name)
 COLORSCALE = "Viridis"
 FONT_FAMILY = "DejaVu Sans"
-#: font sizes in points for paper figures; the live figures use the same ratios in px
+#: fonts in points for paper figures (9 pt text, 8 pt ticks: the usual journal minimum)
 FONT_SIZE = 9
-TITLE_SIZE = 10
+TICK_SIZE = 8
 #: widths in inches of a one-column and a two-column figure in a typical two-column paper
 WIDTHS = {"single": 3.4, "double": 7.0}
+#: CSS pixels per inch: plotly lays out in CSS pixels, and a PDF page of W px is W/96 in
+PX_PER_INCH = 96
 #: name of the plotly template registered by :func:`plotly_template`
 TEMPLATE = "workbench"
 GRID_COLOR = "#E5E5E5"
 AXIS_COLOR = "#444444"
 
+# ------------------------------------------------------------------------------ names
+
+_TASK_ALIASES = {
+    "stsbenchmark": "STS-B",
+    "stsb": "STS-B",
+    "sts-b": "STS-B",
+    "stsbench": "STS-B",
+    "sickrelatedness": "SICK-R",
+    "sick-r": "SICK-R",
+    "sickr": "SICK-R",
+    "sick": "SICK-R",
+    "sst2": "SST-2",
+    "sst-2": "SST-2",
+    "sst5": "SST-5",
+    "sst-5": "SST-5",
+    "sts-genre": "STS-genre",
+    "average": "avg",
+    "avg": "avg",
+}
+_FAMILY_LABELS = {
+    "sts": "STS",
+    "classification": "classification",
+    "clustering": "clustering",
+    "retrieval": "retrieval",
+}
+#: one label per quantity, whatever column name a frame uses for it
+AXIS_LABELS: dict[str, str] = {
+    "spearman": "Spearman ρ × 100",
+    "pearson": "Pearson r × 100",
+    "dev_spearman": "dev Spearman ρ × 100",
+    "score": "score × 100",
+    "accuracy": "accuracy × 100",
+    "retained": "fraction of the full score kept",
+    "retained_over_chance": "fraction of the full score above chance kept",
+    "fraction": "fraction of dimensions kept",
+    "dim": "dimensions kept (k)",
+    "layer": "layer",
+    "step": "training step",
+    "loss": "training loss",
+    "similarity": "cosine similarity",
+    "density": "density",
+    "component": "principal component",
+    "ratio": "explained variance ratio",
+    "cumulative": "cumulative explained variance",
+    "isoscore": "IsoScore",
+    "avg_cosine": "mean cosine",
+    "partition_isotropy": "I(W)",
+    "effective_rank": "effective rank",
+    "id_twonn": "intrinsic dim. (TwoNN)",
+    "id_mle": "intrinsic dim. (MLE)",
+    "id_lpca": "intrinsic dim. (lPCA)",
+    "alignment": "alignment",
+    "uniformity": "uniformity",
+}
+
+
+def task_label(name: Any) -> str:
+    """The display name of a task (``STSBenchmark``/``STSB``/``stsb`` -> ``STS-B``)."""
+    s = str(name)
+    return _TASK_ALIASES.get(s.strip().lower(), s)
+
+
+def family_label(name: Any) -> str:
+    """The display name of a task family (``sts`` -> ``STS``)."""
+    return _FAMILY_LABELS.get(str(name).strip().lower(), str(name))
+
+
+def axis_label(key: str, scaled: bool | None = None) -> str:
+    """The one label of quantity ``key`` (``spearman`` -> ``Spearman ρ × 100``); unknown keys
+    read with spaces for underscores."""
+    k = str(key).strip()
+    return AXIS_LABELS.get(k.lower(), k.replace("_", " "))
+
+
+# ------------------------------------------------------------------------------ colours
+
+_assigned: dict[str, str] = {}
+_pinned: dict[str, str] = {}
+
+
+def _cycle() -> tuple[str, ...]:
+    return PALETTE + EXTRA
+
+
+def method_color(name: Any) -> str:
+    """The colour of method ``name``: the same in every figure and facet of this session
+    (the next unused palette colour the first time it is drawn)."""
+    key = str(name)
+    if key in _pinned:
+        return _pinned[key]
+    if key not in _assigned:
+        used = set(_assigned.values()) | set(_pinned.values())
+        free = [c for c in _cycle() if c not in used]
+        _assigned[key] = free[0] if free else _cycle()[len(_assigned) % len(_cycle())]
+    return _assigned[key]
+
+
+def task_color(name: Any) -> str:
+    """The fixed colour of a task (any spelling); unknown tasks are coloured as methods."""
+    label = task_label(name)
+    return TASK_COLORS.get(label) or method_color(f"task:{label}")
+
+
+def family_color(name: Any) -> str:
+    """The fixed colour of a task family."""
+    label = family_label(name)
+    return FAMILY_COLORS.get(label) or method_color(f"family:{label}")
+
+
+def color_for(kind: str, name: Any) -> str:
+    """Colour of ``name`` when figures colour by column ``kind`` (``task``, ``family`` or
+    anything else: a method)."""
+    if kind == "task":
+        return task_color(name)
+    if kind == "family":
+        return family_color(name)
+    return method_color(name)
+
+
+def set_colors(colors: Mapping[str, str]) -> None:
+    """Pin colours of methods by name (e.g. ``{"base": "#000000"}``), for every figure."""
+    _pinned.update({str(k): str(v) for k, v in colors.items()})
+
+
+def reset_colors() -> None:
+    """Forget the colours assigned so far (pinned ones too)."""
+    _assigned.clear()
+    _pinned.clear()
+
 
 def color(i: int) -> str:
-    """The ``i``-th palette colour (wrapping around)."""
-    return PALETTE[i % len(PALETTE)]
+    """The ``i``-th palette colour (wrapping around), for anything that is not a method,
+    a task or a family (e.g. positive vs random pairs)."""
+    return _cycle()[i % len(_cycle())]
 
 
-def figsize(width: str | float = "double", aspect: float = 0.55) -> tuple[float, float]:
-    """``(width, height)`` in inches: ``width`` is ``"single"``, ``"double"`` or inches."""
-    w = WIDTHS[width] if isinstance(width, str) else float(width)
-    return (w, round(w * aspect, 3))
+# ------------------------------------------------------------------------------ plotly
 
 
 def plotly_template():
@@ -68,12 +243,14 @@ def plotly_template():
         ticks="outside",
         tickcolor=AXIS_COLOR,
         automargin=True,
+        # 10^-3 rather than SI prefixes (1m, 1µ), which read as units in a paper
+        exponentformat="power",
     )
     tmpl = go.layout.Template(
         layout=dict(
             colorway=list(PALETTE),
             font=dict(family=f"{FONT_FAMILY}, Arial, sans-serif", size=13, color="#222222"),
-            title=dict(font=dict(size=15), x=0.0, xanchor="left"),
+            title=dict(font=dict(size=15), x=0.0, xanchor="left", xref="container"),
             paper_bgcolor="white",
             plot_bgcolor="white",
             xaxis=axis,
@@ -88,54 +265,6 @@ def plotly_template():
     return tmpl
 
 
-def mpl_rc() -> dict[str, Any]:
-    """matplotlib rcParams of the paper style (vector fonts embedded, reproducible files)."""
-    from cycler import cycler
-
-    return {
-        "font.family": "sans-serif",
-        "font.sans-serif": [FONT_FAMILY, "Arial", "Helvetica"],
-        "font.size": FONT_SIZE,
-        "axes.titlesize": TITLE_SIZE,
-        "axes.titlelocation": "left",
-        "axes.labelsize": FONT_SIZE,
-        "xtick.labelsize": FONT_SIZE - 1,
-        "ytick.labelsize": FONT_SIZE - 1,
-        "legend.fontsize": FONT_SIZE - 1,
-        "legend.frameon": False,
-        "axes.prop_cycle": cycler(color=list(PALETTE)),
-        "axes.spines.top": False,
-        "axes.spines.right": False,
-        "axes.edgecolor": AXIS_COLOR,
-        "axes.grid": True,
-        "axes.axisbelow": True,
-        "grid.color": GRID_COLOR,
-        "grid.linewidth": 0.6,
-        "lines.linewidth": 1.5,
-        "lines.markersize": 4,
-        "image.cmap": COLORSCALE.lower(),
-        "figure.dpi": 100,
-        "savefig.dpi": 300,
-        "savefig.bbox": "tight",
-        "savefig.pad_inches": 0.03,
-        # TrueType fonts in PDFs (editable, accepted by publishers); text as paths in SVG so
-        # it looks the same without the font installed
-        "pdf.fonttype": 42,
-        "svg.fonttype": "path",
-        # fixed ids: regenerating a figure gives the same SVG bytes
-        "svg.hashsalt": "workbench",
-    }
-
-
-@contextlib.contextmanager
-def paper_style() -> Iterator[None]:
-    """Context in which matplotlib draws with the paper style."""
-    import matplotlib as mpl
-
-    with mpl.rc_context(mpl_rc()):
-        yield
-
-
 def plotly_go():
     """``plotly.graph_objects``, with the workbench template registered (imported on first
     use, so importing the plotting package stays cheap)."""
@@ -145,7 +274,7 @@ def plotly_go():
     return go
 
 
-def need_columns(df: Any, cols: Any, what: str) -> None:
+def need_columns(df: Any, cols: Iterable[str], what: str) -> None:
     """Raise a clear error when the frame ``df`` lacks any of ``cols`` (``what`` names the
     figure that needs them)."""
     from ..errors import InvalidInputError
@@ -153,3 +282,173 @@ def need_columns(df: Any, cols: Any, what: str) -> None:
     missing = [c for c in cols if c not in df.columns]
     if missing:
         raise InvalidInputError(f"{what} needs columns {missing}; got {list(df.columns)}")
+
+
+def _text_width(text: str, size: float) -> float:
+    # DejaVu Sans averages ~0.6 em per character: enough to plan legend rows
+    return 0.6 * size * len(re.sub(r"<[^>]+>", "", text))
+
+
+def legend_entries(fig) -> list[str]:
+    """Names the legend shows, in order (one per legend group)."""
+    names, groups = [], set()
+    for t in fig.data:
+        show = t.showlegend
+        if show is False or (show is None and len(fig.data) == 1 and t.type != "pie"):
+            continue
+        if show is None and t.type in ("heatmap", "histogram2d", "contour"):
+            continue
+        if t.name is None or t.name == "":
+            continue
+        group = t.legendgroup or t.name
+        if group in groups:
+            continue
+        groups.add(group)
+        names.append(str(t.name))
+    return names
+
+
+def place_legend(fig, width_px: float, font_px: float, title_px: float = 0.0) -> None:
+    """A horizontal legend at the top of the figure, below the title (if any) and above the
+    panels and their subplot titles, with the top margin it needs: legend, title and
+    subplot titles never overlap."""
+    entries = legend_entries(fig)
+    if not entries or fig.layout.showlegend is False:
+        fig.update_layout(margin_t=max(20, title_px + 10) + _facet_title_px(fig, font_px))
+        return
+    usable = max(100.0, width_px - 20)
+    rows, line = 1, _text_width(fig.layout.legend.title.text or "", font_px)
+    for name in entries:
+        w = _text_width(name, font_px) + 40 + font_px  # symbol + gap
+        if line and line + w > usable:
+            rows, line = rows + 1, 0.0
+        line += w
+    legend_px = rows * font_px * 1.45 + 8
+    fig.update_layout(
+        legend=dict(
+            orientation="h",
+            xref="container",
+            yref="container",
+            x=0.0,
+            xanchor="left",
+            y=1.0 - title_px / max(fig.layout.height or 450, 1),
+            yanchor="top",
+            bgcolor="rgba(255,255,255,0)",
+        ),
+        margin_t=title_px + legend_px + 6 + _facet_title_px(fig, font_px),
+    )
+
+
+def _facet_title_px(fig, font_px: float) -> float:
+    """Room above the panels for subplot titles (annotations at the top of a panel)."""
+    tops = [
+        a
+        for a in fig.layout.annotations
+        if a.yref == "paper" and a.yanchor == "bottom" and (a.y or 0) >= 0.99
+    ]
+    if not tops:
+        return 0.0
+    lines = max(str(a.text or "").count("<br>") + 1 for a in tops)
+    return lines * font_px * 1.3 + 4
+
+
+def figure_meta(fig) -> dict[str, Any]:
+    """The workbench metadata a builder stored in ``fig.layout.meta`` (id, caption)."""
+    meta = fig.layout.meta
+    return dict(meta) if isinstance(meta, Mapping) else {}
+
+
+def set_meta(fig, figure_id: str | None = None, caption: str | None = None):
+    """Store a figure id (stable file name) and a caption in the figure; returns it."""
+    meta = figure_meta(fig)
+    if figure_id is not None:
+        meta["figure_id"] = str(figure_id)
+    if caption is not None:
+        meta["caption"] = str(caption)
+    fig.layout.meta = meta
+    return fig
+
+
+def finish(fig, figure_id: str, title: str | None, legend: bool = True):
+    """Apply the template, the title and the legend placement every builder shares, and
+    record the builder's default figure id."""
+    fig.update_layout(template=plotly_template())
+    fig.update_layout(title=dict(text=title or ""))
+    if legend:
+        has_title = bool(title)
+        place_legend(
+            fig, width_px=fig.layout.width or 700, font_px=13, title_px=36 if has_title else 0
+        )
+    if "figure_id" not in figure_meta(fig):
+        set_meta(fig, figure_id=figure_id)
+    return fig
+
+
+def paper_width(width: str | float) -> float:
+    """Width in inches: ``"single"``, ``"double"`` or a number of inches."""
+    from ..errors import InvalidInputError
+
+    if isinstance(width, str):
+        if width not in WIDTHS:
+            raise InvalidInputError(f"width must be 'single', 'double' or inches, not {width!r}")
+        return WIDTHS[width]
+    w = float(width)
+    if not 1.0 <= w <= 20.0:
+        raise InvalidInputError(f"width {w} in is not a figure width; give 1 to 20 inches")
+    return w
+
+
+def paper_layout(
+    fig,
+    width: str | float = "double",
+    height: float | None = None,
+    title: bool = False,
+):
+    """A copy of ``fig`` laid out for a paper: ``width`` (``"single"``, ``"double"`` or
+    inches), ``height`` in inches (default: the live figure's aspect), fonts of 9/8 pt, no
+    title unless ``title`` (papers use captions), the legend above the panels. Data, axis
+    types and ranges, ticks and colours are left as they are."""
+    w_in = paper_width(width)
+    live_w = fig.layout.width or 700
+    live_h = fig.layout.height or 450
+    aspect = min(1.0, max(0.42, live_h / live_w))
+    h_in = float(height) if height is not None else w_in * aspect
+    out = copy.deepcopy(fig)
+    pt = PX_PER_INCH / 72  # CSS px per point
+    font_px, tick_px = FONT_SIZE * pt, TICK_SIZE * pt
+    w_px, h_px = round(w_in * PX_PER_INCH), round(h_in * PX_PER_INCH)
+    out.update_layout(width=w_px, height=h_px, autosize=False)
+    out.update_layout(
+        font=dict(family=f"{FONT_FAMILY}, Arial, sans-serif", size=font_px),
+        legend=dict(font=dict(size=tick_px)),
+    )
+    if not title:
+        out.update_layout(title=dict(text=""))
+    out.update_xaxes(tickfont=dict(size=tick_px), title_font=dict(size=font_px))
+    out.update_yaxes(tickfont=dict(size=tick_px), title_font=dict(size=font_px))
+    for a in out.layout.annotations:  # subplot titles and labels: the text size
+        if a.font is None or a.font.size is None or a.font.size > font_px:
+            a.font = dict(size=font_px)
+    for t in out.data:  # text on bars and cells at tick size; slim colour bars
+        textfont = getattr(t, "textfont", None)
+        if textfont is not None and (textfont.size is None or textfont.size > tick_px):
+            textfont.size = tick_px
+        marker = getattr(t, "marker", None)
+        bars = []
+        if marker is not None and getattr(marker, "showscale", None):
+            bars.append(marker.colorbar)
+        if t.type == "heatmap" and t.showscale is not False:
+            bars.append(t.colorbar)
+        for bar in bars:
+            bar.update(
+                thickness=10,
+                tickfont=dict(size=tick_px),
+                title=dict(font=dict(size=font_px), side="right"),
+            )
+    title_px = font_px * 1.6 if title and out.layout.title.text else 0.0
+    margin = out.layout.margin
+    out.update_layout(
+        margin=dict(l=min(margin.l or 60, 50), r=min(margin.r or 20, 12), b=min(margin.b or 50, 40))
+    )
+    place_legend(out, width_px=w_px, font_px=tick_px, title_px=title_px)
+    return out

@@ -54,6 +54,7 @@ def training_curve(run: Any, smooth: int = 10, title: str | None = None):
     go = _go()
     train, evals, recipe = _curves(run)
     fig = make_subplots(specs=[[{"secondary_y": True}]])
+    loss_color, dev_color = style.color(0), style.color(1)
     if not train.empty:
         fig.add_trace(
             go.Scatter(
@@ -61,7 +62,7 @@ def training_curve(run: Any, smooth: int = 10, title: str | None = None):
                 y=train["loss"],
                 name="loss",
                 mode="lines",
-                line=dict(color=style.color(0), width=1),
+                line=dict(color=loss_color, width=1),
                 opacity=0.35,
             ),
             secondary_y=False,
@@ -73,7 +74,7 @@ def training_curve(run: Any, smooth: int = 10, title: str | None = None):
                 y=train["loss"].rolling(k, min_periods=1).mean(),
                 name=f"loss (mean of {k})",
                 mode="lines",
-                line=dict(color=style.color(0)),
+                line=dict(color=loss_color),
             ),
             secondary_y=False,
         )
@@ -84,43 +85,75 @@ def training_curve(run: Any, smooth: int = 10, title: str | None = None):
                 y=evals["score"],
                 name="dev Spearman",
                 mode="lines+markers",
-                line=dict(color=style.color(1)),
+                line=dict(color=dev_color),
             ),
             secondary_y=True,
         )
-    fig.update_xaxes(title_text="step")
-    fig.update_yaxes(title_text="training loss", secondary_y=False)
-    fig.update_yaxes(title_text="dev Spearman x 100", secondary_y=True, showgrid=False)
-    fig.update_layout(template=style.TEMPLATE, title=title or f"training curve ({recipe})")
-    return fig
+    fig.update_xaxes(title_text=style.axis_label("step"))
+    fig.update_yaxes(title_text=style.axis_label("loss"), secondary_y=False)
+    fig.update_yaxes(title_text=style.axis_label("dev_spearman"), secondary_y=True, showgrid=False)
+    return style.finish(fig, "training_curve", title or f"training curve ({recipe})")
 
 
 def before_after_bars(scores: pd.DataFrame, metric: str = "spearman", title: str | None = None):
-    """Grouped bars of ``metric`` per task (x) and encoder (colour), values printed on the
-    bars: the frame of :func:`workbench.training.sts_scores`."""
+    """Grouped bars from zero of ``metric`` per task (x) and encoder (colour), values
+    printed on the bars: the frame of :func:`workbench.training.sts_scores`.
+
+    Error bars come from ``<metric>_lo``/``<metric>_hi`` when the frame has them; an
+    ``avg`` row without an interval gets the tasks' combined one
+    (:func:`workbench.plotting.sts.average_ci`). A gain of 0.4 on bars that start at 83
+    looks large; from zero, with intervals, it looks as large as it is.
+    """
+    from .sts import _task_order, average_ci
+
     _need(scores, ["encoder", "task", metric], "before_after_bars")
     go = _go()
+    lo_col, hi_col = f"{metric}_lo", f"{metric}_hi"
+    frame = scores.copy()
+    for c in (lo_col, hi_col):
+        if c not in frame.columns:
+            frame[c] = np.nan
+    order = _task_order([t for t in frame["task"] if t != "avg"])
+    if (frame["task"] == "avg").any():
+        order.append("avg")
     fig = go.Figure()
-    for i, (enc, part) in enumerate(scores.groupby("encoder", sort=False)):
+    top = 0.0
+    for enc, part in frame.groupby("encoder", sort=False):
+        part = part.set_index("task").reindex([t for t in order if t in set(part["task"])])
+        tasks = [t for t in part.index if t != "avg"]
+        if "avg" in part.index and not np.isfinite(part.loc["avg", lo_col]) and tasks:
+            _, part.loc["avg", lo_col], part.loc["avg", hi_col] = average_ci(
+                part.loc[tasks, metric], part.loc[tasks, lo_col], part.loc[tasks, hi_col]
+            )
+        plus, minus = part[hi_col] - part[metric], part[metric] - part[lo_col]
+        has_ci = bool(np.isfinite(plus.to_numpy(dtype=float)).any())
+        top = max(top, float(np.nanmax(np.fmax(part[hi_col], part[metric]))))
         fig.add_trace(
             go.Bar(
-                x=part["task"],
+                x=[style.task_label(t) for t in part.index],
                 y=part[metric],
                 name=str(enc),
-                marker_color=style.color(i),
+                marker_color=style.method_color(enc),
+                error_y=(
+                    dict(type="data", array=plus, arrayminus=minus, symmetric=False, thickness=1)
+                    if has_ci
+                    else None
+                ),
                 text=[f"{v:.2f}" for v in part[metric]],
-                textposition="outside",
+                # inside the foot of the bar: clear of the error bar at its top
+                textposition="inside",
+                insidetextanchor="start",
+                showlegend=True,
             )
         )
-    lo = float(np.nanmin(scores[metric]))
     fig.update_layout(
-        template=style.TEMPLATE,
         barmode="group",
-        title=title or f"STS {metric} x 100 before and after training",
-        yaxis=dict(title=f"{metric} x 100", range=[max(0.0, lo - 10), 100]),
-        xaxis_title="task",
+        yaxis=dict(title=style.axis_label(metric), range=[0, min(100.0, top * 1.05 + 2)]),
+        xaxis=dict(title="", type="category", showgrid=False),
     )
-    return fig
+    return style.finish(
+        fig, "before_after", title or f"STS {style.axis_label(metric)} before and after training"
+    )
 
 
 def truncation_comparison(curves: pd.DataFrame, title: str | None = None, mark: int | None = None):
@@ -130,7 +163,7 @@ def truncation_comparison(curves: pd.DataFrame, title: str | None = None, mark: 
     _need(curves, ["encoder", "dim", "spearman"], "truncation_comparison")
     go = _go()
     fig = go.Figure()
-    for i, (enc, part) in enumerate(curves.groupby("encoder", sort=False)):
+    for enc, part in curves.groupby("encoder", sort=False):
         part = part.sort_values("dim")
         fig.add_trace(
             go.Scatter(
@@ -138,25 +171,31 @@ def truncation_comparison(curves: pd.DataFrame, title: str | None = None, mark: 
                 y=part["spearman"],
                 name=str(enc),
                 mode="lines+markers",
-                line=dict(color=style.color(i)),
+                line=dict(color=style.method_color(enc)),
+                showlegend=True,
             )
         )
     if mark is not None:
         fig.add_vline(x=mark, line=dict(color="#888888", dash="dot", width=1))
-    dims = sorted(curves["dim"].unique())
+    dims = sorted(int(d) for d in curves["dim"].unique())
     fig.update_layout(
-        template=style.TEMPLATE,
-        title=title or "STS Spearman of the first k dimensions",
-        xaxis=dict(title="dimensions kept (first k)", type="log", tickvals=dims),
-        yaxis_title="Spearman x 100",
+        xaxis=dict(
+            title=style.axis_label("dim"),
+            type="log",
+            tickvals=dims,
+            ticktext=[str(d) for d in dims],
+        ),
+        yaxis_title=style.axis_label("spearman"),
     )
-    return fig
+    return style.finish(
+        fig, "truncation_comparison", title or "STS Spearman of the first k dimensions"
+    )
 
 
 def layer_dim_grids(grids: pd.DataFrame, title: str | None = None):
-    """One heatmap per encoder, side by side on a shared colour scale: Spearman at each
-    (layer, first-k dims), the frame(s) of :func:`workbench.training.layer_dim_grid`
-    concatenated."""
+    """One heatmap per encoder, side by side on a shared colour scale and shared axes (one
+    equal cell per k and layer, tick labels on every panel): Spearman at each (layer,
+    first-k dims), the frame(s) of :func:`workbench.training.layer_dim_grid` concatenated."""
     from plotly.subplots import make_subplots
 
     _need(grids, ["encoder", "layer", "dim", "spearman"], "layer_dim_grids")
@@ -184,16 +223,19 @@ def layer_dim_grids(grids: pd.DataFrame, title: str | None = None):
                 zmax=hi,
                 colorscale=style.COLORSCALE,
                 showscale=j == len(names),
-                colorbar=dict(title="Spearman"),
+                colorbar=dict(title=dict(text=style.axis_label("spearman"))),
                 text=np.round(g.to_numpy(), 1),
                 texttemplate="%{text}",
             ),
             row=1,
             col=j,
         )
-        fig.update_xaxes(title_text="first k dims", row=1, col=j)
-    fig.update_yaxes(title_text="layer", row=1, col=1)
-    fig.update_layout(
-        template=style.TEMPLATE, title=title or "STS Spearman by layer and dimensions kept"
+        fig.update_xaxes(title_text=style.axis_label("dim"), type="category", row=1, col=j)
+    fig.update_yaxes(title_text=style.axis_label("layer"), row=1, col=1)
+    fig.update_yaxes(type="category", showticklabels=True)
+    return style.finish(
+        fig,
+        "layer_dim_grids",
+        title or "STS Spearman by layer and dimensions kept",
+        legend=False,
     )
-    return fig
