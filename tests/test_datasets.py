@@ -56,6 +56,7 @@ STS_COUNTS = {
     ("SICKRelatedness", "train"): 4500,
     ("SICKRelatedness", "dev"): 500,
     ("SICKRelatedness", "test"): 4927,
+    ("SICKRelatedness", "all"): 9927,  # train + trial + test: MTEB's SICK-R
 }
 CLS_COUNTS = {
     "MR": {"all": 10662},
@@ -92,6 +93,19 @@ def test_sts_counts(senteval_dir, task, split):
         tok = load_sts(task, split, data_dir=senteval_dir, tokenized=True)
         assert len(tok) == len(df)
         assert (tok["score"].values == df["score"].values).all()
+
+
+def test_sick_all_is_the_three_files_in_order_and_strip_false_keeps_whitespace(senteval_dir):
+    parts = [load_sts("SICK", s, data_dir=senteval_dir) for s in ("train", "dev", "test")]
+    every = load_sts("SICK", "all", data_dir=senteval_dir)
+    cols = ["sentence1", "sentence2", "score"]
+    assert every[cols].equals(pd.concat(parts, ignore_index=True)[cols])
+    raw = load_sts("STSBenchmark", "test", data_dir=senteval_dir, strip=False)
+    stripped = load_sts("STSBenchmark", "test", data_dir=senteval_dir)
+    assert (raw["sentence1"].str.strip() == stripped["sentence1"]).all()
+    # the original release has 12 sentences with trailing spaces (13 characters; MTEB keeps them)
+    n = sum((raw[c] != stripped[c]).sum() for c in ("sentence1", "sentence2"))
+    assert n == 12
 
 
 def test_sts_blank_gold_lines_are_dropped(senteval_dir):

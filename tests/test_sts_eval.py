@@ -25,25 +25,13 @@ def minilm():
 
 
 def test_cli_stsb_matches_published_figure(senteval_dir, capsys):
-    assert (
-        main(
-            [
-                "sts",
-                "--encoder",
-                "all-MiniLM-L6-v2",
-                "--tasks",
-                "STSBenchmark",
-                "--json",
-                "--data-dir",
-                str(senteval_dir),
-            ]
-        )
-        == 0
-    )
+    # the model's authors (and MTEB) score the original cased release: the mteb protocol
+    argv = ["sts", "--encoder", "all-MiniLM-L6-v2", "--tasks", "STSBenchmark", "--json"]
+    assert main([*argv, "--protocol", "mteb", "--data-dir", str(senteval_dir)]) == 0
     records = json.loads(capsys.readouterr().out)
     assert len(records) == 1
     r = records[0]
-    assert r["task"] == "STSBenchmark" and r["n_pairs"] == 1379
+    assert r["task"] == "STSBenchmark" and r["n_pairs"] == 1379 and r["protocol"] == "mteb"
     # 82.03 is what the model's authors publish for the original STS-B test set
     assert abs(r["spearman"] - 82.03) < 0.05
     assert r["spearman_lo"] < r["spearman"] < r["spearman_hi"]
@@ -97,17 +85,19 @@ def test_seven_task_table_is_sensible(minilm):
 
 
 def test_similarities_and_tokenized_copy(minilm):
+    # the default protocol (simcse) reads SentEval's tokenised copy of STS-B
     cos = wb.evaluate_sts(minilm, tasks="STSB", n_boot=0, aggregation="all")
     dot = wb.evaluate_sts(minilm, tasks="STSB", n_boot=0, aggregation="all", similarity="dot")
+    assert cos["protocol"][0] == "simcse" and dot["protocol"][0] == "simcse+similarity=dot"
     # MiniLM's folder has a Normalize module: dot product equals cosine
     assert dot["spearman"][0] == pytest.approx(cos["spearman"][0], abs=1e-6)
-    tok = wb.evaluate_sts(minilm, tasks="STSB", n_boot=0, aggregation="all", tokenized=True)
-    assert tok["n_pairs"][0] == 1379
-    original, tokenised = wb.load_pairs("STSB"), wb.load_pairs("STSB", tokenized=True)
+    orig = wb.evaluate_sts(minilm, tasks="STSB", n_boot=0, aggregation="all", tokenized=False)
+    assert orig["protocol"][0] == "simcse+stsb=original" and orig["n_pairs"][0] == 1379
+    original, tokenised = wb.load_pairs("STSB", tokenized=False), wb.load_pairs("STSB")
     assert (original["sentence1"] != tokenised["sentence1"]).mean() > 0.5
     # An uncased WordPiece tokenizer splits "woman's" into the same pieces as SentEval's
     # "woman ' s", so for this model the two copies score the same.
-    assert tok["spearman"][0] == pytest.approx(cos["spearman"][0], abs=0.05)
+    assert cos["spearman"][0] == pytest.approx(orig["spearman"][0], abs=0.05)
 
 
 def test_paired_comparison(minilm):

@@ -139,47 +139,133 @@ def _transform(args, enc):
     )
 
 
-def cmd_sts(args) -> int:
-    from .evaluation import evaluate_sts, load_pairs, summary
+def _sts_protocol(args, protocol: str | None = None):
+    """The protocol a ``sts``/``reconcile`` command scores: ``--protocol`` with ``--set`` and
+    the older flags (``--split``, ``--tokenized``, ``--similarity``, ``--aggregation``,
+    ``--max-pairs``) applied as overrides that the label records."""
+    from .evaluation.protocols import get_protocol, parse_overrides
 
-    # Bad task names and missing data are reported before a model is loaded.
-    pairs = load_pairs(
-        args.tasks,
-        split=args.split,
-        data_dir=args.data_dir,
-        tokenized=args.tokenized,
-        max_pairs=args.max_pairs,
-    )
+    changes: dict[str, Any] = parse_overrides(getattr(args, "set", None))
+    agg = getattr(args, "aggregation", None)
+    flags = {
+        "split": getattr(args, "split", None),
+        "stsb": "tokenized" if getattr(args, "tokenized", False) else None,
+        "similarity": getattr(args, "similarity", None),
+        "aggregation": None if agg == "subset" else agg,
+        "max_pairs": getattr(args, "max_pairs", None),
+    }
+    for key, value in flags.items():
+        if value is None:
+            continue
+        if key in changes and str(changes[key]).lower() != str(value).lower():
+            raise WorkbenchError(
+                f"--{key.replace('_', '-')} {value} and --set {key}={changes[key]} disagree; "
+                "give one of them"
+            )
+        changes[key] = value
+    return get_protocol(protocol if protocol is not None else args.protocol).override(**changes)
+
+
+def _records_with_versions(df) -> list[dict[str, Any]]:
+    out = records(df)
+    for rec in out:
+        if isinstance(rec.get("versions"), str):
+            rec["versions"] = json.loads(rec["versions"])
+    return out
+
+
+def cmd_sts(args) -> int:
+    from .evaluation import evaluate_sts, summary
+
+    # Bad protocol/task names and missing data are reported before a model is loaded.
+    proto = _sts_protocol(args)
+    pairs = proto.load(args.tasks, data_dir=args.data_dir)
     enc = _load(args)
     transform = _transform(args, enc)
     res = evaluate_sts(
         enc,
         pairs=pairs,
         transform=transform,
-        split=args.split,
-        similarity=args.similarity,
-        data_dir=args.data_dir,
-        tokenized=args.tokenized,
         n_boot=args.n_boot,
         seed=args.seed,
         batch_size=args.batch_size,
         cache=_cache(args),
-        max_pairs=args.max_pairs,
     )
-    level = args.aggregation
+    level = args.aggregation or proto.aggregation
     rows = res[res["level"] == level].reset_index(drop=True)
+    if args.transform:
+        rows["transform"] = " ".join(args.transform)
+        rows["fit_on"] = args.fit_on
     if args.json:
-        print(json.dumps(records(rows)))
+        print(json.dumps(_records_with_versions(rows)))
         return 0
+    labels = " ".join(pd_unique(rows["protocol"]))
+    print(f"{enc.describe()}  protocol={labels}  ({proto.description})")
     print(
-        f"{enc.describe()}  split={args.split}  similarity={args.similarity}  "
-        f"aggregation={level}" + (f"  max_pairs={args.max_pairs}" if args.max_pairs else "")
+        f"  stsb={proto.stsb}  split={proto.split}  sick={proto.sick}  "
+        f"preprocess={proto.preprocess}  aggregation={level}  similarity={proto.similarity}"
+        + (f"  max_pairs={proto.max_pairs}" if proto.max_pairs else "")
+        + (f"  transform={' '.join(args.transform)}" if args.transform else "")
     )
-    cols = ["task", "subset", "n_pairs", "spearman", "spearman_lo", "spearman_hi", "pearson"]
+    cols = ["task", "subset", "split", "n_pairs", "spearman", "spearman_lo", "spearman_hi"]
+    cols.append("pearson")
     print(rows[cols].to_string(index=False, float_format=lambda x: f"{x:.2f}"))
     if level != "subset" and len(rows) > 1:
         avg = summary(res, aggregation=level)["avg"].iloc[0]
         print(f"average over {len(rows)} tasks: {avg:.2f}")
+    return 0
+
+
+def pd_unique(values) -> list[str]:
+    return list(dict.fromkeys(str(v) for v in values))
+
+
+def cmd_reconcile(args) -> int:
+    from .evaluation import reconcile
+    from .evaluation.protocols import PROTOCOLS
+
+    names = [p.strip() for p in (args.protocols or "").split(",") if p.strip()] or None
+    # every protocol's data is checked before a model is loaded
+    protos = [_sts_protocol(args, name) for name in (names or list(PROTOCOLS))]
+    for p in protos:
+        p.load(args.tasks, data_dir=args.data_dir)
+    enc = _load(args)
+    rec = reconcile(
+        enc,
+        protocols=protos,
+        tasks=args.tasks,
+        data_dir=args.data_dir,
+        transform=_transform(args, enc),
+        n_boot=args.n_boot,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        cache=_cache(args),
+    )
+    if args.json:
+        print(json.dumps(rec.to_dict()))
+        return 0
+    print(rec)
+    print("\nprotocols:")
+    for p in rec.protocols:
+        print(f"  {p.label}: {p.description}")
+    return 0
+
+
+def cmd_protocols(args) -> int:
+    from .evaluation.protocols import PROTOCOLS
+
+    cards = [p.card() for p in PROTOCOLS.values()]
+    if args.json:
+        print(json.dumps(cards))
+        return 0
+    for c in cards:
+        print(f"{c['name']}: {c['description']}")
+        pinned = ("stsb", "split", "sick", "preprocess", "aggregation", "similarity", "truncation")
+        print("    " + "  ".join(f"{k}={c[k]}" for k in pinned))
+        for task, note in c["notes"].items():
+            print(f"    {task}: {note}")
+        for src in c["sources"]:
+            print(f"    source: {src}")
     return 0
 
 
@@ -231,6 +317,44 @@ def cmd_download(args) -> int:
     return 0
 
 
+def _add_protocol_args(p: argparse.ArgumentParser, single: bool = True) -> None:
+    from .evaluation.protocols import DEFAULT_PROTOCOL, PROTOCOLS, field_help
+
+    g = p.add_argument_group("protocol (what is scored; every change is recorded)")
+    if single:
+        g.add_argument(
+            "--protocol",
+            default=DEFAULT_PROTOCOL,
+            help=f"{', '.join(PROTOCOLS)} (default {DEFAULT_PROTOCOL}), or a recorded label "
+            "such as simcse+aggregation=wmean; `workbench protocols` shows what each pins",
+        )
+    g.add_argument(
+        "--tasks",
+        default=None,
+        help="comma-separated: STS12,STS13,STS14,STS15,STS16,STSBenchmark,"
+        "SICKRelatedness (default: all seven)",
+    )
+    g.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a protocol field, repeatable: "
+        + "; ".join(f"{k}: {v}" for k, v in field_help().items()),
+    )
+    if single:
+        g.add_argument(
+            "--split", default=None, help="override: split of STS-B and SICK-R (dev, train)"
+        )
+        g.add_argument(
+            "--tokenized",
+            action="store_true",
+            help="override: STS-B from SentEval's tokenised lower-cased copy (same as "
+            "--set stsb=tokenized)",
+        )
+    g.add_argument("--data-dir", help="SentEval-layout data (default $WORKBENCH_DATA_DIR)")
+    g.add_argument("--max-pairs", type=_positive_int, help="first N pairs per subset (quick look)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="workbench",
@@ -241,31 +365,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("sts", help="evaluate an encoder on STS12-16, STS-B, SICK-R")
     _add_encoder_args(s)
-    s.add_argument(
-        "--tasks",
-        default=None,
-        help="comma-separated: STS12,STS13,STS14,STS15,STS16,STSBenchmark,"
-        "SICKRelatedness (default: all seven)",
-    )
-    s.add_argument("--split", default="test", help="test (default), dev or train (STS-B, SICK)")
+    _add_protocol_args(s)
     s.add_argument(
         "--aggregation",
-        default="all",
+        default=None,
         choices=["all", "mean", "wmean", "subset"],
-        help="SentEval aggregation over subsets (default all, as SimCSE reports)",
+        help="aggregation over the subsets of STS12-16 (default: the protocol's; another "
+        "value is recorded as an override); subset shows every subset",
     )
     s.add_argument(
-        "--similarity", default="cosine", choices=["cosine", "dot", "euclidean", "manhattan"]
+        "--similarity",
+        default=None,
+        choices=["cosine", "dot", "euclidean", "manhattan"],
+        help="pair score (default: the protocol's, cosine; another is a recorded override)",
     )
-    s.add_argument(
-        "--tokenized",
-        action="store_true",
-        help="STS-B: SentEval's tokenised lower-cased copy instead of the original",
-    )
-    s.add_argument("--data-dir", help="SentEval-layout data (default $WORKBENCH_DATA_DIR)")
     s.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for CIs (0=off)")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--max-pairs", type=int, help="first N pairs per subset (quick look)")
     s.add_argument(
         "--transform",
         action="append",
@@ -283,6 +398,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--json", action="store_true", help="one JSON array on stdout")
     s.set_defaults(func=cmd_sts)
+
+    r = sub.add_parser(
+        "reconcile",
+        help="one encoder under every STS protocol side by side, and what differs",
+    )
+    _add_encoder_args(r)
+    r.add_argument(
+        "--protocols",
+        help="comma-separated protocols or labels (default: every registered one: "
+        "simcse,senteval,mteb)",
+    )
+    _add_protocol_args(r, single=False)
+    r.add_argument("--n-boot", type=int, default=0, help="bootstrap resamples (default 0)")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--transform", action="append", metavar="SPEC", help="as for `sts`")
+    r.add_argument("--fit-on", metavar="DATASET", help="as for `sts`")
+    r.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    r.set_defaults(func=cmd_reconcile)
+
+    pr = sub.add_parser("protocols", help="the STS protocols and what each pins")
+    pr.add_argument("--json", action="store_true")
+    pr.set_defaults(func=cmd_protocols)
 
     e = sub.add_parser("encoders", help="list registered encoders, poolings and prompts")
     e.add_argument("--json", action="store_true")

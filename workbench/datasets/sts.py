@@ -10,8 +10,9 @@ Layout (relative to the data folder, see :func:`workbench.config.data_dir`)::
     SICK/SICK_{train,trial,test_annotated}.txt             header row, tab separated
 
 Every file is read with plain Python (no csv module, no pandas parser), so quotes inside
-sentences survive. The helpers prefixed ``_`` are shared with :mod:`.transfer` and
-:mod:`.download`.
+sentences survive. Sentences are stripped of surrounding whitespace unless ``strip=False``
+(MTEB keeps it: 13 trailing spaces in 12 STS-B test sentences, one in STS14). The helpers
+prefixed ``_`` are shared with :mod:`.transfer` and :mod:`.download`.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ STS_SUBSETS: dict[str, tuple[str, ...]] = {
 STS_SPLITS: dict[str, tuple[str, ...]] = {
     **{t: ("test",) for t in ("STS12", "STS13", "STS14", "STS15", "STS16")},
     "STSBenchmark": ("train", "dev", "test"),
-    "SICKRelatedness": ("train", "dev", "test"),
+    "SICKRelatedness": ("train", "dev", "test", "all"),
 }
 
 _STS_COLUMNS = ("task", "subset", "split", "sentence1", "sentence2", "score")
@@ -78,6 +79,8 @@ _SICK_FILES = {
     "dev": "SICK_trial.txt",
     "test": "SICK_test_annotated.txt",
 }
+#: SICK's ``all`` split: the three files in this order (MTEB's SICK-R is the whole corpus).
+_SICK_ALL = ("train", "dev", "test")
 _SPLIT_ALIASES = {"validation": "dev", "val": "dev", "valid": "dev"}
 
 
@@ -202,7 +205,8 @@ def _sts_paths(task: str, split: str, root: Path, tokenized: bool = False) -> li
             folder = folder / "stsbenchmark"
         return [folder / f"sts-{split}.csv"]
     if task == "SICKRelatedness":
-        return [root / "SICK" / _SICK_FILES[split]]
+        parts = _SICK_ALL if split == "all" else (split,)
+        return [root / "SICK" / _SICK_FILES[s] for s in parts]
     raise AssertionError(task)
 
 
@@ -227,7 +231,11 @@ def _sts_folder(task: str, root: Path) -> Path:
 # --------------------------------------------------------------------------- readers
 
 
-def _read_sts_year(task: str, root: Path) -> dict[str, list]:
+def _clean(text: str, strip: bool) -> str:
+    return text.strip() if strip else text
+
+
+def _read_sts_year(task: str, root: Path, strip: bool = True) -> dict[str, list]:
     """STS12-16: ``STS.input.<subset>.txt`` + ``STS.gs.<subset>.txt``; blank gold = unscored."""
     cols: dict[str, list] = {c: [] for c in _STS_COLUMNS}
     folder = root / "STS" / f"{task}-en-test"
@@ -249,13 +257,13 @@ def _read_sts_year(task: str, root: Path) -> dict[str, list]:
             cols["task"].append(task)
             cols["subset"].append(sub)
             cols["split"].append("test")
-            cols["sentence1"].append(fields[0].strip())
-            cols["sentence2"].append(fields[1].strip())
+            cols["sentence1"].append(_clean(fields[0], strip))
+            cols["sentence2"].append(_clean(fields[1], strip))
             cols["score"].append(_parse_float(score, gs, i))
     return cols
 
 
-def _read_stsb(path: Path, split: str) -> dict[str, list]:
+def _read_stsb(path: Path, split: str, strip: bool = True) -> dict[str, list]:
     """STS-B: genre, file, year, id, score, sentence1, sentence2[, source fields...]."""
     cols: dict[str, list] = {c: [] for c in _STS_COLUMNS}
     for i, line in enumerate(_read_lines(path, task="STSBenchmark"), start=1):
@@ -267,13 +275,13 @@ def _read_stsb(path: Path, split: str) -> dict[str, list]:
         cols["task"].append("STSBenchmark")
         cols["subset"].append("STSBenchmark")
         cols["split"].append(split)
-        cols["sentence1"].append(fields[5].strip())
-        cols["sentence2"].append(fields[6].strip())
+        cols["sentence1"].append(_clean(fields[5], strip))
+        cols["sentence2"].append(_clean(fields[6], strip))
         cols["score"].append(_parse_float(fields[4].strip(), path, i))
     return cols
 
 
-def _read_sick(path: Path, split: str) -> dict[str, list]:
+def _read_sick(path: Path, split: str, strip: bool = True) -> dict[str, list]:
     """SICK: header row ``pair_ID sentence_A sentence_B relatedness_score entailment_judgment``."""
     lines = _read_lines(path, task="SICKRelatedness")
     if not lines:
@@ -296,8 +304,8 @@ def _read_sick(path: Path, split: str) -> dict[str, list]:
         cols["task"].append("SICKRelatedness")
         cols["subset"].append("SICKRelatedness")
         cols["split"].append(split)
-        cols["sentence1"].append(fields[ia].strip())
-        cols["sentence2"].append(fields[ib].strip())
+        cols["sentence1"].append(_clean(fields[ia], strip))
+        cols["sentence2"].append(_clean(fields[ib], strip))
         cols["score"].append(_parse_float(fields[isc].strip(), path, i))
     return cols
 
@@ -323,6 +331,7 @@ def load_sts(
     split: str = "test",
     data_dir: str | os.PathLike | None = None,
     tokenized: bool = False,
+    strip: bool = True,
 ) -> pd.DataFrame:
     """One STS task as a DataFrame, one row per scored pair, in file order.
 
@@ -334,10 +343,12 @@ def load_sts(
       original cased release (``STS/STSBenchmark/stsbenchmark/``), which published STS-B
       numbers use; ``tokenized=True`` reads SentEval's lower-cased tokenised copy.
     - SICKRelatedness: ``train``/``dev`` (``SICK_trial.txt``)/``test``
-      (``SICK_test_annotated.txt``).
+      (``SICK_test_annotated.txt``), or ``all``: the three files concatenated in that order
+      (9,927 pairs, the set MTEB's SICK-R scores).
 
-    ``tokenized`` only matters for STSBenchmark. Unknown task or split: UnknownNameError;
-    missing files: DataNotFoundError; malformed lines: InvalidInputError.
+    ``tokenized`` only matters for STSBenchmark. ``strip=False`` keeps each sentence exactly
+    as its file has it (surrounding whitespace included). Unknown task or split:
+    UnknownNameError; missing files: DataNotFoundError; malformed lines: InvalidInputError.
     """
     task = resolve_sts_task(task)
     split = _resolve_split(
@@ -347,11 +358,14 @@ def load_sts(
     paths = _sts_paths(task, split, root, tokenized=tokenized)
     _require(task, paths, root)
     if task == "STSBenchmark":
-        cols = _read_stsb(paths[0], split)
+        cols = _read_stsb(paths[0], split, strip)
     elif task == "SICKRelatedness":
-        cols = _read_sick(paths[0], split)
+        cols = {c: [] for c in _STS_COLUMNS}
+        for path in paths:
+            for c, values in _read_sick(path, split, strip).items():
+                cols[c] += values
     else:
-        cols = _read_sts_year(task, root)
+        cols = _read_sts_year(task, root, strip)
     df = _frame(cols)
     if df.empty:
         raise InvalidInputError(
@@ -367,11 +381,14 @@ def load_sts_tasks(
     split: str = "test",
     data_dir: str | os.PathLike | None = None,
     tokenized: bool = False,
+    strip: bool = True,
 ) -> pd.DataFrame:
     """:func:`load_sts` for each task, concatenated (index reset)."""
     if isinstance(tasks, str):
         tasks = [tasks]
-    frames = [load_sts(t, split=split, data_dir=data_dir, tokenized=tokenized) for t in tasks]
+    frames = [
+        load_sts(t, split=split, data_dir=data_dir, tokenized=tokenized, strip=strip) for t in tasks
+    ]
     if not frames:
         raise InvalidInputError("load_sts_tasks: no tasks given")
     return pd.concat(frames, ignore_index=True)
