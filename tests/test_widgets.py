@@ -105,6 +105,96 @@ def test_significance_needs_a_known_baseline():
         significance({"good": good}, baseline="nope")
 
 
+def _preds(seed: int, sizes=(40, 25, 60)) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Two systems' predictions on the same pairs of one task with three subsets."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for k, n in enumerate(sizes):
+        gold = rng.uniform(0, 5, n)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "task": "T",
+                    "subset": f"s{k}",
+                    "sentence1": [f"a{k}-{i}" for i in range(n)],
+                    "sentence2": [f"b{k}-{i}" for i in range(n)],
+                    "score": gold,
+                    # a tracks gold closely on every subset, b only loosely
+                    "a": gold + rng.normal(0, 0.5 + k * 0.5, n),
+                    "b": gold + rng.normal(0, 2.5, n),
+                }
+            )
+        )
+    pairs = pd.concat(frames, ignore_index=True)
+    return (
+        pairs.drop(columns=["a", "b"]).assign(pred=pairs["a"]),
+        pairs.drop(columns=["a", "b"]).assign(pred=pairs["b"]),
+    )
+
+
+@pytest.mark.parametrize("aggregation", ["mean", "wmean"])
+def test_paired_test_statistic_is_the_tables(aggregation):
+    """The tested delta is the difference of the aggregated scores the table shows, computed
+    independently by workbench.evaluation.score (SentEval's mean/wmean)."""
+    from workbench.evaluation import score
+    from workbench.widgets.core import paired_test
+
+    a, b = _preds(0)
+    t = paired_test(a, b, aggregation, n_boot=300)
+    sa, sb = (score(p, n_boot=0).set_index("level").loc[aggregation, "spearman"] for p in (a, b))
+    assert t["delta"].iloc[0] == pytest.approx(sa - sb, abs=1e-9)
+    assert (t["aggregation"] == aggregation).all()
+    assert t["lo"].iloc[0] < t["delta"].iloc[0] < t["hi"].iloc[0]
+    # a is far better on every subset: the smallest p the rule allows, 2 / (B + 1)
+    assert t["p_value"].iloc[0] == pytest.approx(2 / 301)
+
+
+def test_paired_test_all_is_the_library_test_and_identical_systems_tie():
+    from workbench.evaluation import compare
+    from workbench.widgets.core import paired_test
+
+    a, b = _preds(1)
+    got = paired_test(a, b, "all", n_boot=200, seed=3)
+    ref = compare(a, b, n_boot=200, seed=3)
+    pd.testing.assert_frame_equal(got.drop(columns="aggregation"), ref)
+    same = paired_test(a, a, "wmean", n_boot=200)
+    assert same["delta"].iloc[0] == 0 and same["p_value"].iloc[0] == 1.0  # every delta* = 0
+    none = paired_test(a, b, "wmean", n_boot=0)
+    assert np.isnan(none["p_value"].iloc[0]) and np.isfinite(none["delta"].iloc[0])
+    with pytest.raises(InvalidInputError, match="aggregation"):
+        paired_test(a, b, "median")
+
+
+def test_server_policy_accepts_registered_names_and_folders_under_its_root(tmp_path):
+    from workbench.widgets._ui import ServerPolicy, scrub_paths
+
+    root = tmp_path / "models"
+    (root / "runs" / "cosent").mkdir(parents=True)
+    (root / "runs" / "cosent" / "config.json").write_text("{}")
+    (root / "empty").mkdir()
+    outside = tmp_path / "secret"
+    outside.mkdir()
+    (outside / "config.json").write_text("{}")
+    (root / "link").symlink_to(outside)
+    policy = ServerPolicy(root)
+    assert policy.folders() == ["runs/cosent"]  # the symlink out of the root is not offered
+    assert policy.resolve("runs/cosent") == str(root.resolve() / "runs" / "cosent")
+    for typed in (
+        str(outside),  # an absolute path
+        "link",  # a symlink out of the root
+        "runs/../../secret",
+        "~/secret",
+        "empty",  # not a model folder
+        "bert-base-uncased",  # a hub id: would download
+        "C:\\models",
+        "",
+    ):
+        with pytest.raises(ValueError) as err:
+            policy.resolve(typed)
+        assert str(tmp_path) not in str(err.value) and (not typed or typed not in str(err.value))
+    assert scrub_paths(f"cannot load {root}/runs/x: bad") == "cannot load <path> bad"
+
+
 def test_find_trained_folders(tmp_path):
     from workbench.widgets._ui import find_trained
 
@@ -326,6 +416,99 @@ def test_bad_start_method_is_reported_not_fatal(senteval_dir):
     assert "no-such-encoder" in d.message.text
 
 
+@needs_models
+def test_wmean_table_marks_come_from_the_wmean_test(dash):
+    """A multi-subset task (STS12): the table's arrows and stars are those of the paired test
+    on the statistic it shows, recomputed here from the dashboard's predictions."""
+    from workbench.plotting.sts import stars
+
+    dash.datasets.value = ("STS12", "STSBenchmark")
+    dash.aggregation.value = "wmean"
+    assert set(dash.significance["aggregation"]) == {"wmean"}
+    base = dash.baseline.value
+    want = significance(dash.predictions, base, n_boot=200, aggregation="wmean")
+    checked = 0
+    for r in want.itertuples():
+        cell = dash.table.loc[r.encoder, "STS-B" if r.task == "STSBenchmark" else r.task]
+        mark = stars(r.p_value)
+        if mark:
+            assert cell.endswith((" ↑" if r.delta > 0 else " ↓") + mark), (cell, r)
+        else:
+            assert "↑" not in cell and "↓" not in cell, (cell, r)
+        checked += 1
+    assert checked == 2  # GloVe on STS12 and STS-B
+    assert "paired bootstrap of the wmean score" in dash.table_html.value
+    dash.aggregation.value = "all"
+    assert set(dash.significance["aggregation"]) == {"all"}
+    dash.datasets.value = ("STSBenchmark",)
+
+
+@needs_models
+def test_failed_add_status_clears_when_the_method_is_edited(dash):
+    dash.encoder.value = "no-such-encoder"
+    assert dash.add_method() is False
+    assert "not added" in dash.progress.label.value and dash.message.kind == "error"
+    dash.encoder.value = MINILM  # the fix
+    assert dash.progress.label.value == "" and dash.message.text == ""
+
+
+@needs_models
+def test_the_scatter_follows_a_new_method(dash):
+    dash.encoder.value = MINILM
+    dash.pooling.value = "max"
+    assert dash.add_method() is True
+    name = f"{MINILM} · max"
+    assert dash.space_method.value == name and name in dash.scatter_figure.layout.title.text
+    dash.remove_methods([name])
+    dash.pooling.value = ""
+    assert dash.space_method.value in dash.method_names
+
+
+@needs_models
+def test_compare_without_bootstrap(senteval_dir):
+    from workbench.widgets import compare
+
+    d = compare(
+        ["glove-6b-50d", {"encoder": "glove-6b-50d", "truncate": 20}],
+        datasets=["STSBenchmark"],
+        max_pairs=30,
+        n_points=30,
+        n_boot=0,
+    )
+    assert d.message.text == "", d.message.text
+    assert "[" not in d.table.iloc[0, 0]  # no interval without a bootstrap
+    assert d.significance["p_value"].isna().all()
+    assert "no bootstrap" in d.table_html.value
+
+
+@needs_models
+def test_server_mode_refuses_paths_and_never_shows_one(senteval_dir, tmp_path):
+    from workbench.widgets import compare
+
+    root = tmp_path / "served"
+    (root / "broken").mkdir(parents=True)
+    (root / "broken" / "config.json").write_text("{not json")
+    d = compare(
+        ["glove-6b-50d"],
+        datasets=["STSBenchmark"],
+        max_pairs=30,
+        n_points=30,
+        n_boot=0,
+        server_root=root,
+    )
+    assert MINILM in d.encoder.options and "broken" in d.encoder.options
+    assert not any(str(tmp_path) in o for o in d.encoder.options)
+    for typed in (str(tmp_path), "/etc", "../served/broken", "bert-base-uncased"):
+        d.encoder.value = typed
+        assert d.add_method() is False
+        assert "only the registered encoders" in d.message.text
+        assert typed not in d.message.text and str(tmp_path) not in d.message.widget.value
+    d.encoder.value = "broken"  # allowed, but it does not load: the error names no path
+    assert d.add_method() is False
+    assert "cannot load" in d.message.text and str(tmp_path) not in d.message.widget.value
+    assert d.method_names == ["glove-6b-50d"]
+
+
 # ---------------------------------------------------------------------------- the explorer
 
 
@@ -335,7 +518,10 @@ def test_explorer_neighbours_histograms_and_dimension_slider(senteval_dir):
 
     ex = explore([MINILM, "glove-6b-50d"], max_pairs=80, k=3, workspace=Workspace())
     assert ex.message.text == ""
-    assert ex.dim.max == 50 and ex.dim.value == 50  # the smaller of 384 and 50
+    # the widest method sets the range: MiniLM is never cut to GloVe's 50
+    assert ex.dim.max == 384 and ex.dim.value == 384
+    assert ex.kept() == {MINILM: 384, "glove-6b-50d": 50}
+    assert "all 50 dims" in ex.progress.label.value
     assert set(ex.neighbours) == {MINILM, "glove-6b-50d"}
     query = ex.sentence.value
     for df in ex.neighbours.values():
@@ -343,14 +529,21 @@ def test_explorer_neighbours_histograms_and_dimension_slider(senteval_dir):
         assert df["cosine"].is_monotonic_decreasing
     assert len(ex.hist_figure.data) == 4  # 2 methods x (positive, random)
     marker = [s for s in ex.curve_figure.layout.shapes if s.name == "dimension-marker"]
-    assert marker[0].x0 == 50
+    assert marker[0].x0 == 384
     sims_full = ex.similarities.copy()
+
+    ex.dim.value = 100  # between the two widths: MiniLM keeps 100, GloVe all its 50
+    assert ex.kept() == {MINILM: 100, "glove-6b-50d": 50}
+    glove = ex.similarities[ex.similarities["method"] == "glove-6b-50d"]
+    full_glove = sims_full[sims_full["method"] == "glove-6b-50d"]
+    np.testing.assert_allclose(glove["similarity"], full_glove["similarity"])
+    assert "glove-6b-50d 50 dimensions" in ex.neighbours_html.value
 
     ex.dim.value = 8  # the slider
     marker = [s for s in ex.curve_figure.layout.shapes if s.name == "dimension-marker"]
     assert len(marker) == 1 and marker[0].x0 == 8
     assert not np.allclose(ex.similarities["similarity"], sims_full["similarity"])
-    assert "k=8" in ex.hist_figure.layout.title.text
+    assert "k=8: 8 dimensions" in ex.hist_figure.layout.title.text
 
     ex.query.value = "A dog runs across a field."  # any sentence, not from the data
     assert "A dog runs across a field." in ex.neighbours_html.value

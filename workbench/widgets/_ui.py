@@ -7,6 +7,7 @@ import html
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -78,21 +79,38 @@ def show_figure(out: W.Output, fig) -> None:
         display(figure_bundle(fig), raw=True)
 
 
-class MessageArea:
-    """An HTML widget that shows one error or note at a time (empty when all is well)."""
+#: absolute paths in a message (``/srv/models/x``, ``C:\\data``): what server mode hides
+_ABS_PATH = re.compile(r"(?:(?<=[\s'\"(=:,])|^)(?:~|[A-Za-z]:\\|/)[^\s'\"(),;]*")
 
-    def __init__(self) -> None:
+
+def scrub_paths(text: str) -> str:
+    """``text`` with every absolute path replaced by ``<path>`` (server mode: a visitor
+    never learns how the server's disk is laid out)."""
+    return _ABS_PATH.sub("<path>", str(text))
+
+
+class MessageArea:
+    """An HTML widget that shows one error or note at a time (empty when all is well);
+    ``scrub=True`` (server mode) removes absolute paths from every message."""
+
+    def __init__(self, scrub: bool = False) -> None:
         self.widget = W.HTML(value="")
         self.widget.add_class("wb-message")
         self.text = ""
         self.kind = ""
+        self.scrub = scrub
+
+    def _clean(self, text: str) -> str:
+        return scrub_paths(text) if self.scrub else str(text)
 
     def error(self, text: str) -> None:
+        text = self._clean(text)
         log.info("dashboard message: %s", text)
         self.text, self.kind = text, "error"
         self.widget.value = f'<div class="wb-msg-error">⚠ {html.escape(text)}</div>'
 
     def info(self, text: str) -> None:
+        text = self._clean(text)
         self.text, self.kind = text, "info"
         self.widget.value = f'<div class="wb-msg-info">{html.escape(text)}</div>'
 
@@ -123,6 +141,12 @@ class Progress:
 
     def note(self, msg: str) -> None:
         self.label.value = f'<span class="wb-caption">{html.escape(msg)}</span>'
+
+    def clear(self) -> None:
+        """An empty status (nothing running, nothing to report)."""
+        self.bar.value = 0
+        self.bar.bar_style = ""
+        self.label.value = ""
 
     def done(self, msg: str = "ready", ok: bool = True) -> None:
         self.bar.value = self.bar.max
@@ -174,3 +198,73 @@ def encoder_choices(extra: Iterable[str] = (), trained: Iterable[str] = ()) -> l
 
     names = [r["name"] for r in list_encoders() if r["installed"]]
     return list(dict.fromkeys([*names, *extra, *trained]))
+
+
+# ------------------------------------------------------------------------- server mode
+
+#: the folder under which a Voila page may load model folders (turns server mode on)
+SERVER_ROOT_ENV = "WORKBENCH_SERVER_ROOT"
+#: "1": server mode with registered encoders only
+SERVER_ENV = "WORKBENCH_SERVER"
+REFUSED = "only the registered encoders listed in the box{folders} can be loaded on this page"
+
+
+class ServerPolicy:
+    """What a page served to visitors (Voila) may load: the installed registered encoders,
+    and model folders under ``root`` (none without a root). Nothing else: no other folder,
+    file or hub id, however typed (absolute, ``~``, ``..``, a symlink out of the root).
+
+    Folders are offered and accepted by their path relative to ``root``; messages never
+    show a server path.
+    """
+
+    def __init__(self, root: str | os.PathLike | None = None) -> None:
+        from ..encoders import list_encoders
+
+        self.root = Path(root).expanduser().resolve() if root else None
+        if self.root is not None and not self.root.is_dir():
+            raise ValueError(f"server root {self.root} is not a folder")
+        self.registered = [r["name"] for r in list_encoders() if r["installed"]]
+
+    @classmethod
+    def from_env(cls, server: bool | None = None, root: str | os.PathLike | None = None):
+        """The policy the arguments or the environment ask for (None: no server mode)."""
+        root = root or os.environ.get(SERVER_ROOT_ENV) or None
+        if server is None:
+            server = bool(root) or os.environ.get(SERVER_ENV, "0") == "1"
+        return cls(root) if server else None
+
+    def folders(self) -> list[str]:
+        """Model folders under the root, as paths relative to it."""
+        if self.root is None:
+            return []
+        found = (Path(f) for f in find_trained([self.root], depth=3))
+        # a symlink out of the root is not offered (and resolve() refuses it)
+        return [
+            str(f.relative_to(self.root)) for f in found if f.resolve().is_relative_to(self.root)
+        ]
+
+    def choices(self) -> list[str]:
+        return list(dict.fromkeys([*self.registered, *self.folders()]))
+
+    def refusal(self) -> str:
+        return REFUSED.format(folders=" and model folders of this server" if self.root else "")
+
+    def resolve(self, typed: str) -> str:
+        """The encoder to load for what a visitor typed: a registered name, or the absolute
+        folder of a relative path under the root. Raises ValueError with a message that
+        echoes nothing of the server."""
+        name = (typed or "").strip()
+        if name in self.registered:
+            return name
+        if self.root is None or not name or name.startswith(("/", "~", "\\")) or ":" in name:
+            raise ValueError(self.refusal())
+        parts = Path(name).parts
+        if ".." in parts:
+            raise ValueError(self.refusal())
+        folder = (self.root / name).resolve()  # follows symlinks: one out of the root fails
+        if not folder.is_relative_to(self.root) or not folder.is_dir():
+            raise ValueError(self.refusal())
+        if not ((folder / "config.json").is_file() or (folder / "modules.json").is_file()):
+            raise ValueError(self.refusal())
+        return str(folder)

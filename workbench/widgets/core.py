@@ -368,20 +368,119 @@ class Workspace:
 # ---------------------------------------------------------------------- computations
 
 
+def _rank_rows(x: np.ndarray) -> np.ndarray:
+    """Average ranks of each row (ties share their mean rank), as scipy's ``rankdata``."""
+    from scipy.stats import rankdata
+
+    return rankdata(x, axis=1)
+
+
+def _corr_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson correlation of matching rows (NaN where a row is constant)."""
+    ac = a - a.mean(axis=1, keepdims=True)
+    bc = b - b.mean(axis=1, keepdims=True)
+    den = np.sqrt((ac * ac).sum(axis=1) * (bc * bc).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, (ac * bc).sum(axis=1) / den, np.nan)
+
+
+def paired_test(
+    pred_a: pd.DataFrame,
+    pred_b: pd.DataFrame,
+    aggregation: str = "all",
+    n_boot: int = 1000,
+    seed: int = 0,
+    block: int = 200,
+) -> pd.DataFrame:
+    """Paired bootstrap test per task of two systems' predictions on the same pairs, on the
+    statistic a table shows: Spearman x 100 aggregated over each task's subsets as
+    ``aggregation`` says (``all``: one correlation over the concatenated subsets, as
+    :func:`workbench.compare`; ``mean``/``wmean``: the plain or size-weighted mean of the
+    per-subset correlations, as SentEval defines them).
+
+    Every replicate resamples the pairs of each subset with replacement (one index set
+    shared by both systems), recomputes both statistics and takes the difference ``delta*``.
+    ``p = min(1, 2 min((1 + #{delta* <= 0}) / (B + 1), (1 + #{delta* >= 0}) / (B + 1)))``
+    over the ``B`` finite replicates, the rule of
+    :func:`workbench.evaluation.stats.paired_bootstrap`. ``n_boot=0`` gives NaN ``lo``,
+    ``hi`` and ``p_value``. Returns columns ``task``, ``delta``, ``lo``, ``hi``,
+    ``p_value``, ``n_pairs``, ``corr_a``, ``corr_b`` and ``aggregation``.
+    """
+    from ..evaluation import compare
+    from ..evaluation.stats import AGGREGATIONS, correlation
+
+    if aggregation not in AGGREGATIONS:
+        raise InvalidInputError(
+            f"unknown aggregation {aggregation!r}; choose {', '.join(AGGREGATIONS)}"
+        )
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int | np.integer) or n_boot < 0:
+        raise InvalidInputError(f"n_boot must be a non-negative integer, got {n_boot!r}")
+    if aggregation == "all":  # one correlation over the concatenation: the library's test
+        out = compare(pred_a, pred_b, n_boot=int(n_boot), seed=seed)
+        return out.assign(aggregation="all")
+    for col in ("task", "subset", "score"):
+        if not pred_a[col].reset_index(drop=True).equals(pred_b[col].reset_index(drop=True)):
+            raise InvalidInputError(
+                f"the two prediction frames are not on the same pairs (column {col!r} "
+                "differs); predict both on the same load_pairs() frame"
+            )
+    rng = np.random.default_rng(seed)
+    rows = []
+    for task in pd.unique(pred_a["task"]):
+        m = (pred_a["task"] == task).to_numpy()
+        a_all, b_all = pred_a["pred"].to_numpy(float)[m], pred_b["pred"].to_numpy(float)[m]
+        g_all, subsets = pred_a["score"].to_numpy(float)[m], pred_a["subset"].to_numpy()[m]
+        parts = [np.flatnonzero(subsets == s) for s in pd.unique(subsets)]
+        sizes = np.array([len(p) for p in parts], dtype=float)
+        weights = sizes / sizes.sum() if aggregation == "wmean" else np.full(len(parts), 1.0)
+        weights = weights / weights.sum()
+        ca = np.array([correlation(a_all[p], g_all[p]) for p in parts])
+        cb = np.array([correlation(b_all[p], g_all[p]) for p in parts])
+        stat_a, stat_b = 100 * float(weights @ ca), 100 * float(weights @ cb)
+        deltas = np.zeros(n_boot)
+        for k, p in enumerate(parts):
+            a, b, g = a_all[p], b_all[p], g_all[p]
+            for start in range(0, n_boot, block):  # blocks bound memory (block x n floats)
+                size = min(block, n_boot - start)
+                idx = rng.integers(0, len(p), size=(size, len(p)))
+                rg = _rank_rows(g[idx])
+                da = _corr_rows(_rank_rows(a[idx]), rg) - _corr_rows(_rank_rows(b[idx]), rg)
+                deltas[start : start + size] += 100 * weights[k] * da
+        row = {
+            "task": task,
+            "delta": stat_a - stat_b,
+            "lo": np.nan,
+            "hi": np.nan,
+            "p_value": np.nan,
+            "n_pairs": int(m.sum()),
+            "corr_a": stat_a,
+            "corr_b": stat_b,
+        }
+        finite = deltas[np.isfinite(deltas)]
+        if n_boot > 0 and finite.size:
+            row["lo"], row["hi"] = (float(v) for v in np.percentile(finite, [2.5, 97.5]))
+            b_valid = finite.size
+            p_le = (1 + np.count_nonzero(finite <= 0)) / (b_valid + 1)
+            p_ge = (1 + np.count_nonzero(finite >= 0)) / (b_valid + 1)
+            row["p_value"] = float(min(1.0, 2.0 * min(p_le, p_ge)))
+        rows.append(row)
+    return pd.DataFrame(rows).assign(aggregation=aggregation)
+
+
 def significance(
     predictions: Mapping[str, pd.DataFrame],
     baseline: str,
     n_boot: int = 1000,
     seed: int = 0,
+    aggregation: str = "all",
 ) -> pd.DataFrame:
-    """Paired bootstrap test of every method against ``baseline``, per task.
+    """Paired bootstrap test of every method against ``baseline``, per task, on the
+    ``aggregation`` a table shows (:func:`paired_test`).
 
     ``predictions`` maps method names to :func:`workbench.predict` frames on the same pairs.
     Returns columns ``encoder``, ``baseline``, ``task``, ``delta`` (method - baseline, x100),
-    ``lo``, ``hi``, ``p_value`` (see :func:`workbench.compare`).
+    ``lo``, ``hi``, ``p_value`` and ``aggregation``.
     """
-    from ..evaluation import compare
-
     if baseline not in predictions:
         raise InvalidInputError(
             f"baseline {baseline!r} is not among the methods ({', '.join(predictions)})"
@@ -390,12 +489,13 @@ def significance(
     for name, pred in predictions.items():
         if name == baseline:
             continue
-        c = compare(pred, predictions[baseline], n_boot=n_boot, seed=seed)
+        c = paired_test(pred, predictions[baseline], aggregation, n_boot=n_boot, seed=seed)
         c.insert(0, "baseline", baseline)
         c.insert(0, "encoder", name)
         frames.append(c)
     if not frames:
-        return pd.DataFrame(columns=["encoder", "baseline", "task", "delta", "lo", "hi", "p_value"])
+        cols = ["encoder", "baseline", "task", "delta", "lo", "hi", "p_value", "aggregation"]
+        return pd.DataFrame(columns=cols)
     return pd.concat(frames, ignore_index=True)
 
 

@@ -48,6 +48,12 @@ class CompareDashboard:
         ``$WORKBENCH_RUNS_DIR`` and the cache's ``runs/``, where the training notebook
         writes; any other folder can be typed in the box).
     n_points : sentences in the embedding-space plot.
+    server, server_root : server mode, for a page served to visitors (Voila): the encoder
+        box accepts only the installed registered encoders and model folders under
+        ``server_root`` (typed relative to it), and no message shows a server path. On by
+        default when ``$WORKBENCH_SERVER_ROOT`` is set (or ``$WORKBENCH_SERVER=1``, for
+        registered encoders only), so a Voila deployment needs no notebook change:
+        ``WORKBENCH_SERVER_ROOT=/srv/models voila notebooks/06_dashboard.ipynb``.
     """
 
     def __init__(
@@ -65,11 +71,14 @@ class CompareDashboard:
         n_boot: int | None = None,
         data_dir: str | os.PathLike | None = None,
         update: bool = True,
+        server: bool | None = None,
+        server_root: str | os.PathLike | None = None,
     ) -> None:
         from ..datasets import CLASSIFICATION_TASKS, STS_TASKS
         from ..encoders import POOLINGS
 
         _ui.enable_colab_widgets()
+        self.policy = _ui.ServerPolicy.from_env(server, server_root)
         self.quick = quick_mode() if quick is None else quick
         if max_pairs is None and self.quick:
             max_pairs = QUICK_MAX_PAIRS
@@ -81,7 +90,7 @@ class CompareDashboard:
             fit_max_n=2000 if self.quick else 20_000,
         )
         self.workspace.progress = self.progress.note
-        self.message = _ui.MessageArea()
+        self.message = _ui.MessageArea(scrub=self.policy is not None)
         self.methods: list[Method] = []
         self.results: pd.DataFrame | None = None
         self.predictions: dict[str, pd.DataFrame] = {}
@@ -91,12 +100,16 @@ class CompareDashboard:
         self.scatter_figure = None
         self.points: pd.DataFrame | None = None
         self._busy = False
+        self._failed_add = False
         self.n_updates = 0
 
-        trained_dirs = [*trained, *_ui.default_trained_dirs()]
         initial = [Method.coerce(m) for m in (methods or ["all-MiniLM-L6-v2"])]
-        extra = [str(m.encoder) for m in initial if isinstance(m.encoder, str)]
-        choices = _ui.encoder_choices(extra, _ui.find_trained(trained_dirs))
+        if self.policy is not None:  # what a visitor may load, and nothing of the disk
+            choices = self.policy.choices()
+        else:
+            trained_dirs = [*trained, *_ui.default_trained_dirs()]
+            extra = [str(m.encoder) for m in initial if isinstance(m.encoder, str)]
+            choices = _ui.encoder_choices(extra, _ui.find_trained(trained_dirs))
         sty = {"description_width": "initial"}
 
         # ---- method builder
@@ -104,7 +117,11 @@ class CompareDashboard:
             options=choices,
             value=choices[0] if choices else "",
             description="encoder",
-            placeholder="name, model folder or hub id",
+            placeholder=(
+                "registered name or model folder"
+                if self.policy is not None
+                else "name, model folder or hub id"
+            ),
             ensure_option=False,
             style=sty,
             layout=W.Layout(width="310px"),
@@ -273,6 +290,8 @@ class CompareDashboard:
 
         for w in (self.datasets, self.aggregation, self.max_pairs, self.baseline):
             w.observe(self._on_results_control, names="value")
+        for w in (self.encoder, self.pooling, self.layer, self.whiten, self.truncate):
+            w.observe(self._on_builder_control, names="value")
         for w in (self.space_method, self.points_from, self.projection, self.color_by):
             w.observe(self._on_space_control, names="value")
         if update:
@@ -348,8 +367,11 @@ class CompareDashboard:
     # ------------------------------------------------------------------ actions
 
     def current_method(self) -> Method:
-        """The method the builder controls describe."""
+        """The method the builder controls describe (in server mode, only what the server
+        policy allows: ValueError otherwise)."""
         enc = (self.encoder.value or "").strip()
+        if self.policy is not None:
+            enc = self.policy.resolve(enc)
         return Method(
             encoder=enc,
             pooling=self.pooling.value or None,
@@ -369,7 +391,13 @@ class CompareDashboard:
             if self.truncate.value and self.truncate.value < 0:
                 self.message.error(f"cannot keep {self.truncate.value} dimensions")
                 return False
-        m = Method.coerce(method) if method is not None else self.current_method()
+        try:
+            m = Method.coerce(method) if method is not None else self.current_method()
+        except ValueError as e:  # refused by the server policy
+            self.message.error(str(e))
+            self.progress.done("not added", ok=False)
+            self._failed_add = True
+            return False
         self._set_busy(True)
         self.progress.start(1, f"loading {m.name}…")
         try:
@@ -378,7 +406,15 @@ class CompareDashboard:
             self._set_busy(False)
         if not ok:
             self.progress.done("not added", ok=False)
+            self._failed_add = True
             return False
+        self._failed_add = False
+        # the embedding space shows the method just added (the user's focus)
+        was_busy, self._busy = self._busy, True
+        try:
+            self.space_method.value = m.name
+        finally:
+            self._busy = was_busy
         self.update()
         return True
 
@@ -390,6 +426,14 @@ class CompareDashboard:
         self.methods = [m for m in self.methods if m.name not in names]
         self._sync_method_controls()
         self.update()
+
+    def _on_builder_control(self, change) -> None:
+        """Editing the method after a failed add: the failure no longer describes it."""
+        if self._failed_add and not self._busy:
+            self._failed_add = False
+            self.progress.clear()
+            if self.message.kind == "error":
+                self.message.clear()
 
     def _on_results_control(self, change) -> None:
         if not self._busy:
@@ -450,13 +494,18 @@ class CompareDashboard:
                 results = pd.concat(frames, ignore_index=True)
                 baseline = self.baseline.value if self.baseline.value in preds else None
                 baseline = baseline or next(iter(preds))
-                self.progress.step(f"testing against {baseline}")
+                agg = self.aggregation.value
+                self.progress.step(f"testing against {baseline} ({agg})")
+                # the marks test the statistic the table shows: wmean table, wmean test
                 sig = significance(
-                    preds, baseline, n_boot=self.workspace.n_boot, seed=self.workspace.seed
+                    preds,
+                    baseline,
+                    n_boot=self.workspace.n_boot,
+                    seed=self.workspace.seed,
+                    aggregation=agg,
                 )
                 from ..plotting.sts import sts_bar, sts_table
 
-                agg = self.aggregation.value
                 table = sts_table(results, aggregation=agg, significance=sig, baseline=baseline)
                 bar = sts_bar(results, aggregation=agg, significance=sig, baseline=baseline)
         except Exception as e:  # keep the dashboard alive whatever went wrong
@@ -466,12 +515,17 @@ class CompareDashboard:
             return False
         finally:
             self._set_busy(False)
+            self.log_out.clear_output()  # finished progress bars do not pile up
         self.results, self.predictions, self.significance = results, preds, sig
         self.table, self.bar_figure = table, bar
-        note = (
-            f"Spearman × 100, {agg} aggregation, 95% bootstrap CI; ↑/↓ and stars: paired "
-            f"bootstrap vs {html.escape(baseline)} (* p<.05, ** p<.01, *** p<.001)"
-        )
+        if self.workspace.n_boot > 0:
+            note = (
+                f"Spearman × 100, {agg} aggregation, 95% bootstrap CI (avg: combined over "
+                f"tasks); ↑/↓ and stars: paired bootstrap of the {agg} score vs "
+                f"{html.escape(baseline)} (* p<.05, ** p<.01, *** p<.001)"
+            )
+        else:
+            note = f"Spearman × 100, {agg} aggregation; no bootstrap (n_boot=0): no CI, no test"
         if max_pairs:
             note += f"; first {max_pairs} pairs per subset (reduced run)"
         self.table_html.value = _ui.df_html(table) + f'<div class="wb-caption">{note}</div>'
@@ -535,6 +589,7 @@ class CompareDashboard:
             return False
         finally:
             self._set_busy(False)
+            self.log_out.clear_output()
         self.points, self.scatter_figure = pts, fig
         _ui.show_figure(self.scatter_out, fig)
         self.progress.done("ready")

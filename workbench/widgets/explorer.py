@@ -6,8 +6,10 @@ positive vs random pairs, and a dimension slider that moves along the truncation
 >>> ex.neighbours["all-MiniLM-L6-v2"]                                  # doctest: +SKIP
 
 The dimension slider keeps the first k dimensions of every method (after its own
-transforms): the histograms and neighbours are recomputed with k dimensions and the marker
-on the truncation curve moves to k.
+transforms), up to the widest method's size; a narrower method keeps all of its own
+dimensions when k exceeds them, and the status line says so (GloVe's 50 never cap
+MiniLM's 384). The histograms and neighbours are recomputed and the marker on the
+truncation curve moves to k.
 """
 
 from __future__ import annotations
@@ -82,7 +84,8 @@ class EmbeddingExplorer:
         self.progress = _ui.Progress()
         self.workspace = workspace or Workspace(data_dir=data_dir)
         self.workspace.progress = self.progress.note
-        self.message = _ui.MessageArea()
+        # server mode (a Voila page): no message shows a server path
+        self.message = _ui.MessageArea(scrub=_ui.ServerPolicy.from_env() is not None)
         self.methods: list[Method] = []
         self.neighbours: dict[str, pd.DataFrame] = {}
         self.similarities: pd.DataFrame | None = None
@@ -210,10 +213,12 @@ class EmbeddingExplorer:
             return False
         finally:
             self._busy = False
+            self.log_out.clear_output()  # finished progress bars do not pile up
         self._pairs, self._emb = pairs, emb
         self.curve = pd.concat(curves, ignore_index=True)
         self._sentences = list(dict.fromkeys(s1 + s2))
-        full = min(e1.shape[1] for e1, _ in emb.values())
+        # the widest method sets the slider's range; narrower ones keep all they have
+        full = max(e1.shape[1] for e1, _ in emb.values())
         self._busy = True
         try:
             self.dim.max = full
@@ -233,7 +238,12 @@ class EmbeddingExplorer:
         return int(self.dim.value)
 
     def _cut(self, x: np.ndarray) -> np.ndarray:
-        return x[:, : self.n_dims]
+        """The first k dimensions (all of them for a method narrower than k)."""
+        return x[:, : min(self.n_dims, x.shape[1])]
+
+    def kept(self) -> dict[str, int]:
+        """Dimensions each method keeps at the slider's k."""
+        return {name: min(self.n_dims, e1.shape[1]) for name, (e1, _) in self._emb.items()}
 
     def update_dim(self) -> None:
         """Redraw for the slider's k: histograms, neighbours and the curve's marker."""
@@ -251,7 +261,8 @@ class EmbeddingExplorer:
         k = self.n_dims
         self.hist_figure = similarity_histogram(
             self.similarities,
-            title=f"Cosine of positive (gold ≥ {self.threshold:g}) vs random pairs, k={k}",
+            title=f"Cosine of positive (gold ≥ {self.threshold:g}) vs random pairs, "
+            + self._kept_text(),
         )
         at = self.curve[self.curve["dim"] <= k].groupby("method", sort=False)["spearman"].last()
         self.curve_figure = score_by_dimension(
@@ -260,8 +271,18 @@ class EmbeddingExplorer:
         _ui.show_figure(self.hist_out, self.hist_figure)
         _ui.show_figure(self.curve_out, self.curve_figure)
         self.update_neighbours()
-        scores = ", ".join(f"{m} {v:.1f}" for m, v in at.items())
+        kept = self.kept()
+        scores = ", ".join(
+            f"{m} {v:.1f}" + (f" (all {kept[m]} dims)" if kept[m] < k else "")
+            for m, v in at.items()
+        )
         self.progress.done(f"k={k}: Spearman {scores} (curve point at or below k)")
+
+    def _kept_text(self) -> str:
+        kept = self.kept()
+        if len(set(kept.values())) <= 1:
+            return f"k={self.n_dims}: " + _plural(next(iter(kept.values()), self.n_dims))
+        return f"k={self.n_dims}: " + ", ".join(f"{m} {_plural(v)}" for m, v in kept.items())
 
     def update_neighbours(self) -> None:
         """Nearest neighbours of the chosen (or typed) sentence under every method."""
@@ -300,9 +321,13 @@ class EmbeddingExplorer:
             )
         self.neighbours_html.value = (
             f"<div class='wb-caption'>nearest neighbours of <i>{html.escape(query)}</i> "
-            f"(k={self.n_dims} dimensions)</div>"
+            f"({html.escape(self._kept_text())})</div>"
             "<div style='display:flex;gap:16px;flex-wrap:wrap'>" + "".join(blocks) + "</div>"
         )
+
+
+def _plural(n: int) -> str:
+    return f"{n} dimension" + ("" if n == 1 else "s")
 
 
 def explore(methods: Iterable[Any] | None = None, **kwargs: Any) -> EmbeddingExplorer:
