@@ -100,6 +100,8 @@ def parse_spec(spec: str) -> BaseEstimator:
         seed = _int(parts[3], spec, "SEED", least=0) if len(parts) == 4 else 0
         return Truncation(k, sel, seed)
     if kind in ("normalize", "normalise", "l2"):
+        if len(parts) > 1:
+            raise InvalidInputError(f"transform {spec!r}: normalize takes no arguments")
         return Normalizer()
     raise InvalidInputError(
         f"unknown transform {spec!r}; use whiten:METHOD[:K], truncate:first|random|pca:K[:SEED] "

@@ -156,8 +156,7 @@ def export_encoder(encoder, out: str | os.PathLike, training: dict[str, Any]) ->
                 "type": "sentence_transformers.models.Normalize",
             }
         )
-    for old in out.glob(".tmp-export-*"):  # left by a killed export (our prefix only)
-        shutil.rmtree(old, ignore_errors=True)
+    _remove_leftovers(out)
     tmp = Path(tempfile.mkdtemp(dir=out, prefix=".tmp-export-"))
     try:
         encoder.model.save_pretrained(tmp, safe_serialization=True)
@@ -216,6 +215,15 @@ def export_encoder(encoder, out: str | os.PathLike, training: dict[str, Any]) ->
     atomic_write_json(out / TRAINING_FILE, info)
     log.info("trained encoder written to %s", out)
     return out
+
+
+def _remove_leftovers(out: Path) -> None:
+    """Temporary files and folders of a killed export (our own prefixes only)."""
+    for old in out.glob(".tmp-export-*"):
+        shutil.rmtree(old, ignore_errors=True)
+    for name in (TRAINING_FILE, MANIFEST_FILE):  # atomic_write_text's temporary names
+        for old in out.glob(f".{name}.*.tmp"):
+            old.unlink(missing_ok=True)
 
 
 def _write_manifest(out: Path, files: list[str]) -> None:
@@ -304,8 +312,7 @@ def clear_run(out: str | os.PathLike) -> list[str]:
                 remove_checkpoint_dir(p)
         with contextlib.suppress(OSError):
             root.rmdir()
-    for old in out.glob(".tmp-export-*"):
-        shutil.rmtree(old, ignore_errors=True)
+    _remove_leftovers(out)
     _remove_files(out, [MANIFEST_FILE])
     kept = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     if kept:
