@@ -393,6 +393,19 @@ def test_batch_invariance_smollm2_tokenizer(smollm2_tokenizer, tmp_path, padding
     assert not _invariance_failures(folder, ["last-token"], PROMPTS, padding_side, pad)
 
 
+def test_every_forward_pass_of_the_model_prepends(bpe_tokenizer, tmp_path):
+    """The hooks live on the model, so code that calls it directly (the one-pass layer
+    profile of workbench.geometry) gets the Token Prepending forward pass too."""
+    from workbench.geometry import encode_layers
+
+    folder = make_decoder(tmp_path, bpe_tokenizer, padding_side="right")
+    enc = wb.load_encoder(folder, prompt="prompteol", token_prepending=True)
+    by_layer = encode_layers(enc, MIXED, layers=[2, 4], cache=False)
+    for layer in (2, 4):
+        one = wb.load_encoder(folder, prompt="prompteol", token_prepending=True, layer=layer)
+        np.testing.assert_allclose(by_layer[layer], one.encode(MIXED, cache=False), atol=ATOL)
+
+
 def test_model_called_without_ids_is_refused(bpe_tokenizer, tmp_path):
     enc = wb.load_encoder(make_decoder(tmp_path, bpe_tokenizer), token_prepending=True)
     with pytest.raises(WorkbenchError, match="call the model with input_ids"):
