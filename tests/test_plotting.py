@@ -426,7 +426,9 @@ def test_export_is_the_figure_on_screen(name, exported):
     if fig.layout.title.text:
         assert fig.layout.title.text not in svg["text"] and fig.layout.title.text in live["text"]
         cap = e["paths"]["svg"].with_name(e["paths"]["svg"].stem + ".caption.txt")
-        assert cap.read_text().strip() == re.sub(r"<[^>]+>", "", fig.layout.title.text)
+        meta = fig.layout.meta or {}
+        want = meta.get("caption") or re.sub(r"<[^>]+>", "", fig.layout.title.text)
+        assert cap.read_text().strip() == want
 
 
 def _legend_names(fig) -> list[str]:

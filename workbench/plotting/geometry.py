@@ -58,8 +58,8 @@ def _log_ticks(values: pd.Series) -> dict:
     ticks = sorted({float(v) for v in values if np.isfinite(v) and v > 0})
     if len(ticks) < 2:
         return dict(dtick=1)
-    if len(ticks) > 5:  # at most five, evenly spread in log, the ends always kept
-        keep = np.unique(np.round(np.linspace(0, len(ticks) - 1, 5)).astype(int))
+    if len(ticks) > 4:  # at most four, evenly spread in log, the ends always kept
+        keep = np.unique(np.round(np.linspace(0, len(ticks) - 1, 4)).astype(int))
         ticks = [ticks[i] for i in keep]
     return dict(tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
 
@@ -84,6 +84,7 @@ def spectrum_figure(
     go = _go()
     fig = go.Figure()
     lowest = 1.0
+    dropped: list[str] = []
     for label, spec in spectra.items():
         if not isinstance(spec, pd.DataFrame):
             spec = explained_variance(spec)
@@ -92,8 +93,9 @@ def spectrum_figure(
         if not cumulative and len(shown):
             lowest = min(lowest, float(y.min()))
         name = str(label)
-        if len(shown) < len(spec):
-            name += f" ({len(shown)} of {len(spec)} components above rounding noise)"
+        if len(shown) < len(spec):  # the rest are rounding noise (see SPECTRUM_FLOOR)
+            name += f" ({len(shown)} of {len(spec)} PCs)"
+            dropped.append(f"{label}: {len(spec) - len(shown)}")
         fig.add_trace(
             go.Scatter(
                 x=shown["component"],
@@ -114,7 +116,16 @@ def spectrum_figure(
             range=[np.floor(np.log10(lowest)), 0] if log else None,
         ),
     )
-    return style.finish(fig, "spectrum", title)
+    style.finish(fig, "spectrum", title)
+    if dropped:
+        style.set_meta(
+            fig,
+            caption=f"{title}. Components whose variance ratio is below {SPECTRUM_FLOOR:g} "
+            f"(rounding noise of a rank-deficient covariance) are not drawn ("
+            + ", ".join(dropped)
+            + ").",
+        )
+    return fig
 
 
 def grouped_bars(
@@ -143,6 +154,7 @@ def grouped_bars(
                 # inside the foot of the bar: clear of the error bar at its top
                 textposition="inside",
                 insidetextanchor="start",
+                textangle=0,
                 showlegend=True,
             )
         )

@@ -22,6 +22,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import numpy as np
+
 #: Okabe-Ito colours, in the order methods receive them.
 PALETTE: tuple[str, ...] = (
     "#0072B2",  # blue
@@ -369,16 +371,29 @@ def set_meta(fig, figure_id: str | None = None, caption: str | None = None):
     return fig
 
 
+#: the width a live figure is planned for when it has none (a dashboard's half-width
+#: panel is about this wide; a wider screen only leaves some room to spare)
+LIVE_WIDTH = 520
+
+
+def _title_px(text: str, font_px: float) -> float:
+    lines = str(text).count("<br>") + 1
+    return 12 + lines * font_px * 1.35
+
+
 def finish(fig, figure_id: str, title: str | None, legend: bool = True):
-    """Apply the template, the title and the legend placement every builder shares, and
-    record the builder's default figure id."""
+    """Apply the template, the title (at the very top) and the legend placement (below the
+    title, above the panels) every builder shares, and record the builder's default id."""
     fig.update_layout(template=plotly_template())
-    fig.update_layout(title=dict(text=title or ""))
+    font_px = 15  # the template's title size
+    fig.update_layout(
+        title=dict(text=title or "", y=1.0, yanchor="top", yref="container", pad=dict(t=8))
+    )
+    title_px = _title_px(title, font_px) if title else 0.0
     if legend:
-        has_title = bool(title)
-        place_legend(
-            fig, width_px=fig.layout.width or 700, font_px=13, title_px=36 if has_title else 0
-        )
+        place_legend(fig, width_px=fig.layout.width or LIVE_WIDTH, font_px=13, title_px=title_px)
+    else:
+        fig.update_layout(margin_t=max(20, title_px + 8) + _facet_title_px(fig, 13))
     if "figure_id" not in figure_meta(fig):
         set_meta(fig, figure_id=figure_id)
     return fig
@@ -396,6 +411,71 @@ def paper_width(width: str | float) -> float:
     if not 1.0 <= w <= 20.0:
         raise InvalidInputError(f"width {w} in is not a figure width; give 1 to 20 inches")
     return w
+
+
+def _one_axis_title_per_row(fig) -> None:
+    """Panels side by side with the same x title: the title once, under the middle panel
+    (at paper widths repeated titles run into each other)."""
+    names = [k for k in fig.layout.to_plotly_json() if re.fullmatch(r"xaxis\d*", k)]
+    by_title: dict[str, list[str]] = {}
+    for n in names:
+        text = fig.layout[n].title.text
+        if text:
+            by_title.setdefault(text, []).append(n)
+    for axes in by_title.values():
+        if len(axes) > 1:
+            keep = axes[len(axes) // 2]
+            for n in axes:
+                if n != keep:
+                    fig.layout[n].title.text = ""
+
+
+def _values(v: Any) -> np.ndarray:
+    """Plotly trace data as an array (it may hold numbers as base64 "bdata")."""
+    import base64
+
+    if isinstance(v, Mapping) and "bdata" in v:
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+    return np.asarray(v, dtype=object)
+
+
+def _fit_cell_text(fig, width_px: float, tick_px: float) -> None:
+    """Numbers printed in heatmap cells: small enough for the cell at the paper width."""
+    for t in fig.data:
+        if t.type != "heatmap" or t.texttemplate is None or t.x is None or t.text is None:
+            continue
+        axis = "xaxis" + (t.xaxis[1:] if t.xaxis and t.xaxis != "x" else "")
+        domain = fig.layout[axis].domain or (0, 1)
+        # about 60% of the width is panels (the rest: margins, colour bar)
+        cell = width_px * 0.6 * (domain[1] - domain[0]) / max(len(t.x), 1)
+        chars = max((len(f"{float(v):g}") for v in _values(t.text).ravel()), default=4)
+        t.textfont.size = max(6.0, min(tick_px, cell / (0.62 * max(chars, 2))))
+
+
+def _respace_panels(fig, width_px: float, gap_px: float = 34.0) -> None:
+    """Panels side by side (one row) with tick labels on each: gaps wide enough for those
+    labels at the paper width (a builder's gap is a fraction of a wider screen figure)."""
+    names = [k for k in fig.layout.to_plotly_json() if re.fullmatch(r"xaxis\d*", k)]
+    panels = [(n, tuple(fig.layout[n].domain or (0, 1))) for n in names]
+    panels = sorted((p for p in panels if p[1] != (0, 1)), key=lambda p: p[1][0])
+    if len(panels) < 2:
+        return
+    lo, hi = panels[0][1][0], panels[-1][1][1]
+    gap = min(0.12, gap_px / max(width_px, 1.0))
+    width = (hi - lo - gap * (len(panels) - 1)) / len(panels)
+    if width <= 0.05:
+        return
+    for i, (n, _) in enumerate(panels):
+        start = lo + i * (width + gap)
+        fig.layout[n].domain = (start, start + width)
+    # subplot titles sit at the centre of their panel
+    centres = {round((a + b) / 2, 6): n for n, (a, b) in panels}
+    for ann in fig.layout.annotations:
+        if ann.xref == "paper" and ann.yanchor == "bottom" and ann.x is not None:
+            n = centres.get(round(ann.x, 6))
+            if n is not None:
+                d = fig.layout[n].domain
+                ann.x = (d[0] + d[1]) / 2
 
 
 def paper_layout(
@@ -445,7 +525,10 @@ def paper_layout(
                 tickfont=dict(size=tick_px),
                 title=dict(font=dict(size=font_px), side="right"),
             )
-    title_px = font_px * 1.6 if title and out.layout.title.text else 0.0
+    _one_axis_title_per_row(out)
+    _respace_panels(out, w_px)
+    _fit_cell_text(out, w_px, tick_px)
+    title_px = _title_px(out.layout.title.text, font_px) if title and out.layout.title.text else 0.0
     margin = out.layout.margin
     out.update_layout(
         margin=dict(l=min(margin.l or 60, 50), r=min(margin.r or 20, 12), b=min(margin.b or 50, 40))

@@ -91,7 +91,14 @@ def training_curve(run: Any, smooth: int = 10, title: str | None = None):
         )
     fig.update_xaxes(title_text=style.axis_label("step"))
     fig.update_yaxes(title_text=style.axis_label("loss"), secondary_y=False)
-    fig.update_yaxes(title_text=style.axis_label("dev_spearman"), secondary_y=True, showgrid=False)
+    # tickmode "auto": plotly.js would otherwise sync this axis's ticks to the loss axis's
+    # grid and label them 80.91, 81.91...
+    fig.update_yaxes(
+        title_text=style.axis_label("dev_spearman"),
+        secondary_y=True,
+        showgrid=False,
+        tickmode="auto",
+    )
     return style.finish(fig, "training_curve", title or f"training curve ({recipe})")
 
 
@@ -143,6 +150,7 @@ def before_after_bars(scores: pd.DataFrame, metric: str = "spearman", title: str
                 # inside the foot of the bar: clear of the error bar at its top
                 textposition="inside",
                 insidetextanchor="start",
+                textangle=0,
                 showlegend=True,
             )
         )

@@ -224,7 +224,8 @@ class CompareDashboard:
         self.scatter_out = W.Output(layout=W.Layout(width="50%"))
         self.bar_out.add_class("wb-bar")
         self.scatter_out.add_class("wb-scatter")
-        self.log_out = W.Output()  # tqdm bars of long encodes land here
+        self.log_out = W.Output()  # tqdm bars of long encodes land here (cleared when done)
+        self.log_out.add_class("wb-log")
 
         for w, cls in (
             (self.encoder, "wb-encoder"),

@@ -261,7 +261,7 @@ class EmbeddingExplorer:
         k = self.n_dims
         self.hist_figure = similarity_histogram(
             self.similarities,
-            title=f"Cosine of positive (gold ≥ {self.threshold:g}) vs random pairs, "
+            title=f"Cosine of positive (gold ≥ {self.threshold:g}) vs random pairs<br>"
             + self._kept_text(),
         )
         at = self.curve[self.curve["dim"] <= k].groupby("method", sort=False)["spearman"].last()
