@@ -42,9 +42,15 @@ class Reconciliation:
     versions: dict[str, str] = field(default_factory=dict)
 
     def __repr__(self) -> str:
-        with pd.option_context("display.max_colwidth", 200, "display.width", 250):
-            body = self.table.to_string(float_format=lambda x: f"{x:.2f}")
-        return f"{self.encoder}: STS Spearman x 100 under {len(self.protocols)} protocols\n{body}"
+        numbers = self.table.drop(columns="differs")
+        body = numbers.to_string(float_format=lambda x: f"{x:.2f}")
+        width = max(len(str(t)) for t in self.table.index)
+        why = [f"  {task:<{width}}  {text}" for task, text in self.table["differs"].items() if text]
+        return (
+            f"{self.encoder}: STS Spearman x 100 under {len(self.protocols)} protocols\n{body}"
+            + "\n\nwhat differs:\n"
+            + "\n".join(why)
+        )
 
     def _repr_html_(self) -> str:
         return (
