@@ -172,6 +172,8 @@ def test_overrides_are_recorded_or_refused():
     with pytest.raises(InvalidInputError, match="all of SICK.*sick=split"):
         get_protocol("mteb").override(split="dev")
     assert get_protocol("mteb").override(split="dev", sick="split").task_split("SICK") == "dev"
+    with pytest.raises(InvalidInputError, match="STS12 have a test split only"):
+        p.override(split="dev").load(["STS12", "STSB"])
     with pytest.raises(InvalidInputError, match="cannot override 'pooling'"):
         p.override(pooling="cls")
     with pytest.raises(InvalidInputError, match="not valid"):

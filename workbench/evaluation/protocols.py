@@ -261,6 +261,12 @@ class Protocol:
             names = list(dict.fromkeys(resolve_sts_task(t.strip()) for t in tasks))
         if not names:
             raise InvalidInputError("no STS task given; choose from " + ", ".join(STS_TASKS))
+        years = [t for t in names if t in _STS_YEARS]
+        if self.split != "test" and years:
+            raise InvalidInputError(
+                f"{', '.join(years)} have a test split only; split={self.split} applies to "
+                "STS-B and SICK-R: choose those tasks (e.g. tasks='STSB,SICK')"
+            )
         frames = []
         for task in names:
             df = load_sts(
