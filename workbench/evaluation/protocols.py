@@ -139,7 +139,8 @@ class Protocol:
         if self.sick == "all" and self.split != "test":
             raise InvalidInputError(
                 f"protocol {self.name} scores all of SICK (train + trial + test), so "
-                f"split={self.split} cannot apply to SICK-R; also override sick=split"
+                f"split={self.split} cannot apply to SICK-R; also override sick=split "
+                "(--set sick=split)"
             )
 
     # ------------------------------------------------------------------ naming
