@@ -453,6 +453,10 @@ def test_export_is_reproducible_and_named_by_id(tmp_path):
     (b,) = save_figure(fig, "fig3-truncation", formats=["svg"], folder=tmp_path / "b")
     assert a.name == b.name == "fig3-truncation.svg"
     assert a.read_bytes() == b.read_bytes()
+    assert [x.suffix for x in save_figure(fig, tmp_path / "e", formats="svg, png")] == [
+        ".svg",
+        ".png",
+    ]
     (p,) = save_figure(fig, tmp_path / "c.pdf", formats="pdf")  # a format suffix is dropped
     (q,) = save_figure(fig, tmp_path / "d", formats="pdf")
     assert p.name == "c.pdf" and p.read_bytes() == q.read_bytes()

@@ -236,7 +236,9 @@ def save_figure(
     ``<path_stem>.caption.txt``. ``paper=False`` writes the figure as on screen. PNGs have
     ``dpi`` pixels per inch. Matplotlib figures are saved with their own layout.
     """
-    formats = [f.lower().lstrip(".") for f in ([formats] if isinstance(formats, str) else formats)]
+    if isinstance(formats, str):  # "pdf" or "pdf,svg,png"
+        formats = formats.split(",")
+    formats = [f.strip().lower().lstrip(".") for f in formats if f.strip()]
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
         raise InvalidInputError(f"unknown figure format(s) {bad}; choose from {', '.join(FORMATS)}")
