@@ -39,6 +39,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOTS = REPO / "docs" / "screenshots"
+MINILM = "all-MiniLM-L6-v2"
 
 # A browser-driven UI test can lose a click or a websocket message on a loaded 2-core machine;
 # one rerun (pytest-rerunfailures) separates that from a real failure, which fails twice.
@@ -146,6 +147,41 @@ _PLOT_STATE = """(sel) => {
 }"""
 
 
+_TABLE_CELLS = """(sel) => {
+  const t = document.querySelector(sel);
+  const head = [...t.querySelectorAll('thead th')].map(c => c.innerText.trim());
+  const rows = [...t.querySelectorAll('tbody tr')].map(
+    r => [...r.querySelectorAll('th, td')].map(c => c.innerText.trim()));
+  return {head, rows};
+}"""
+
+
+def _check_marks(cells: dict, aggregation: str) -> None:
+    """The marks the browser shows are those of the paired test on ``aggregation``,
+    recomputed here from the notebook's methods on the same pairs (quick setting, same
+    seed and number of replicates; the embeddings come from the shared cache)."""
+    from workbench.plotting.sts import stars
+    from workbench.widgets.core import Method, Workspace, significance
+    from workbench.widgets.dashboard import QUICK_MAX_PAIRS
+
+    methods = [Method(MINILM), Method(MINILM, pooling="cls"), Method("glove-6b-50d")]
+    ws = Workspace(n_boot=300)  # the dashboard's quick setting
+    _, preds = ws.results(methods, ["STS12", "STSBenchmark"], QUICK_MAX_PAIRS)
+    sig = significance(preds, methods[0].name, n_boot=300, aggregation=aggregation)
+    head = cells["head"]
+    shown = {row[0]: dict(zip(head[1:], row[1:])) for row in cells["rows"]}
+    marked = 0
+    for r in sig.itertuples():
+        cell = shown[r.encoder]["STS-B" if r.task == "STSBenchmark" else r.task]
+        mark = stars(r.p_value)
+        if mark:
+            marked += 1
+            assert cell.endswith((" ↑" if r.delta > 0 else " ↓") + mark), (cell, r)
+        else:
+            assert "↑" not in cell and "↓" not in cell, (cell, r)
+    assert marked >= 1  # GloVe is far below MiniLM: at least one mark to compare
+
+
 def _kernel_states(port: int, token: str) -> list[str]:
     """Execution states of the server's kernels, from its REST API."""
     url = f"http://127.0.0.1:{port}/api/kernels?token={token}"
@@ -212,6 +248,7 @@ def test_dashboard_in_jupyterlab(tmp_path, senteval_dir, socket_dir):
     port = _free_port()
     proc, log = _start_lab(tmp_path, root, token, port, socket_dir)
     shots = []
+    wmean_cells: dict = {}
     try:
         _wait_http(f"http://127.0.0.1:{port}/api/status?token={token}", proc, log)
         with sync_api.sync_playwright() as pw:
@@ -242,9 +279,7 @@ def test_dashboard_in_jupyterlab(tmp_path, senteval_dir, socket_dir):
                 dash.screenshot(path=str(shots[-1]))
 
                 # change a control as a user would: add SICK-R to the datasets
-                dash.locator(".wb-datasets select").select_option(
-                    ["STSBenchmark", "SICKRelatedness"]
-                )
+                dash.locator(".wb-datasets select").select_option(["STS-B", "SICK-R"])
                 page.wait_for_function(
                     "() => { const t = document.querySelector('.wb-dashboard .wb-table-area "
                     "table'); return t && t.innerText.includes('SICK-R'); }",
@@ -274,6 +309,25 @@ def test_dashboard_in_jupyterlab(tmp_path, senteval_dir, socket_dir):
                 shots.append(tmp_path / "dashboard.png")
                 dash.screenshot(path=str(shots[-1]))
 
+                # a multi-subset task and the wmean table: its marks must be those of the
+                # wmean test (recomputed below, in this process, from the same data)
+                dash.locator(".wb-datasets select").select_option(["STS12", "STS-B"])
+                page.wait_for_function(
+                    "() => { const t = document.querySelector('.wb-dashboard .wb-table-area "
+                    "table'); return t && t.innerText.includes('STS12'); }",
+                    timeout=240_000,
+                )
+                dash.locator(".wb-aggregation select").select_option("wmean")
+                page.wait_for_function(
+                    "() => { const a = document.querySelector('.wb-dashboard .wb-table-area'); "
+                    "const st = document.querySelector('.wb-dashboard .wb-status'); "
+                    "return a && a.innerText.includes('wmean score') && st && "
+                    "st.innerText.trim() === 'ready'; }",
+                    timeout=240_000,
+                )
+                wmean_cells = page.evaluate(_TABLE_CELLS, ".wb-dashboard .wb-table-area table")
+                # finished progress bars do not pile up above the table
+                assert dash.locator(".wb-log .jp-OutputArea-child").count() == 0
                 explorer = page.locator(".wb-explorer")
                 page.wait_for_function(
                     f"() => ({_PLOT_STATE})('.wb-ex-curve') !== null", timeout=180_000
@@ -295,6 +349,7 @@ def test_dashboard_in_jupyterlab(tmp_path, senteval_dir, socket_dir):
     finally:
         _stop(proc)
     assert proc.poll() is not None, "jupyter lab is still running"
+    _check_marks(wmean_cells, "wmean")
     for s in shots:
         assert s.stat().st_size > 10_000, f"{s} looks empty"
     if os.environ.get("WORKBENCH_UPDATE_SCREENSHOTS") == "1":
@@ -303,7 +358,8 @@ def test_dashboard_in_jupyterlab(tmp_path, senteval_dir, socket_dir):
 
 
 def test_dashboard_as_voila_page(tmp_path, senteval_dir, socket_dir):
-    """The same notebook served by Voila: the app renders, code cells are hidden."""
+    """The same notebook served by Voila in server mode: the app renders, code cells are
+    hidden, and a visitor who types a server path gets a refusal that does not echo it."""
     if not Path(CHROMIUM).is_file():
         pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium; .ci/prepare does it)")
     sync_api = pytest.importorskip(
@@ -314,9 +370,12 @@ def test_dashboard_as_voila_page(tmp_path, senteval_dir, socket_dir):
     root.mkdir()
     shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
     port = _free_port()
+    served = tmp_path / "served-models"  # the only folder visitors may load from
+    served.mkdir()
     env = dict(
         os.environ,
         WORKBENCH_QUICK="1",
+        WORKBENCH_SERVER_ROOT=str(served),
         JUPYTER_CONFIG_DIR=str(tmp_path / "jupyter-config"),
         JUPYTER_RUNTIME_DIR=str(socket_dir),
     )
@@ -364,6 +423,20 @@ def test_dashboard_as_voila_page(tmp_path, senteval_dir, socket_dir):
                 assert page.locator(".jp-InputArea-editor").count() == 0  # no code shown
                 page.wait_for_timeout(500)
                 page.screenshot(path=str(tmp_path / "voila.png"))  # the top: the dashboard
+
+                # a visitor types a server path into the encoder box and clicks Add
+                secret = str(tmp_path)
+                box = page.locator(".wb-dashboard .wb-encoder input")
+                box.fill(secret)
+                box.press("Enter")
+                page.locator(
+                    ".wb-dashboard .wb-add button, .wb-dashboard button.wb-add"
+                ).first.click()
+                page.wait_for_selector(".wb-dashboard .wb-message .wb-msg-error", timeout=60_000)
+                refusal = page.locator(".wb-dashboard .wb-message").inner_text()
+                assert "only the registered encoders" in refusal, refusal
+                assert secret not in refusal and str(served) not in refusal
+                assert secret not in page.locator(".wb-dashboard .wb-status").inner_text()
             finally:
                 browser.close()
     finally:

@@ -23,6 +23,7 @@ import ipywidgets as W
 import pandas as pd
 
 from ..errors import WorkbenchError
+from ..plotting.style import task_label
 from . import _ui
 from .core import WHITENINGS, Method, Workspace, geometry_transforms, quick_mode, significance
 
@@ -170,7 +171,8 @@ class CompareDashboard:
         )
         available_tasks = list(STS_TASKS)
         self.datasets = W.SelectMultiple(
-            options=available_tasks,
+            # one vocabulary with the figures and tables: STS-B, SICK-R
+            options=[(task_label(t), t) for t in available_tasks],
             value=tuple(t for t in (datasets or DEFAULT_TASKS) if t in available_tasks),
             rows=7,
             description="datasets",

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvalidInputError, WorkbenchError
+from ..plotting.style import task_label
 from . import _ui
 from .core import (
     Method,
@@ -99,7 +100,10 @@ class EmbeddingExplorer:
         sty = {"description_width": "initial"}
 
         self.dataset = W.Dropdown(
-            options=list(STS_TASKS), value=dataset, description="dataset", style=sty
+            options=[(task_label(t), t) for t in STS_TASKS],
+            value=dataset,
+            description="dataset",
+            style=sty,
         )
         self.sentence = W.Dropdown(
             options=[], description="sentence", style=sty, layout=W.Layout(width="640px")
@@ -261,12 +265,13 @@ class EmbeddingExplorer:
         k = self.n_dims
         self.hist_figure = similarity_histogram(
             self.similarities,
-            title=f"Cosine of positive (gold ≥ {self.threshold:g}) vs random pairs<br>"
-            + self._kept_text(),
+            title=f"Cosine of positive (gold ≥ {self.threshold:g}) vs random pairs, k={k}",
         )
         at = self.curve[self.curve["dim"] <= k].groupby("method", sort=False)["spearman"].last()
         self.curve_figure = score_by_dimension(
-            self.curve, dim=k, title=f"{self.dataset.value}: Spearman by dimensions kept"
+            self.curve,
+            dim=k,
+            title=f"{task_label(self.dataset.value)}: Spearman by dimensions kept",
         )
         _ui.show_figure(self.hist_out, self.hist_figure)
         _ui.show_figure(self.curve_out, self.curve_figure)
