@@ -134,6 +134,14 @@ def bad(tmp_path_factory, tiny):
         (stsb / "stsbenchmark").mkdir(parents=True)
         for f in (stsb / "sts-test.csv", stsb / "stsbenchmark" / "sts-test.csv"):
             f.write_text("" if line is None else line + "\n")
+    (d / "emptymr" / "MR").mkdir(parents=True)
+    for name in ("rt-polarity.pos", "rt-polarity.neg"):
+        (d / "emptymr" / "MR" / name).write_text("")
+    (d / "mrpc" / "MRPC").mkdir(parents=True)
+    for split in ("train", "test"):
+        (d / "mrpc" / "MRPC" / f"msr_paraphrase_{split}.txt").write_text(
+            "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"
+        )
     # a model folder whose weights are a pickle that would run code when loaded
     import shutil
 
@@ -385,7 +393,7 @@ def _frame(score):
 def _api_cases() -> list[ApiCase]:
     import workbench as wb
     from workbench.cache import EmbeddingCache, text_digests
-    from workbench.datasets import download, load_sts
+    from workbench.datasets import download, load_classification, load_pairs, load_sts
     from workbench.geometry.transforms import from_specs
     from workbench.report import make_report
     from workbench.training import load_training_data, train
@@ -410,9 +418,9 @@ def _api_cases() -> list[ApiCase]:
         ApiCase("text-not-a-string", lambda t, b: text_digests(["ok", 3]),
                 InvalidInputError, "texts must be strings"),
         ApiCase("encode-batch-size-0", lambda t, b: _glove().encode(["a"], batch_size=0),
-                InvalidInputError, "batch_size must be a positive integer"),
+                InvalidInputError, "batch_size must be >= 1"),
         ApiCase("encode-batch-size-bool", lambda t, b: _glove().encode(["a"], batch_size=True),
-                InvalidInputError, "batch_size must be a positive integer"),
+                InvalidInputError, "batch_size must be >= 1"),
         ApiCase("cache-bad-fingerprint", lambda t, b: EmbeddingCache(b, "../x"),
                 InvalidInputError, "bad cache fingerprint"),
         ApiCase("encoder-layer-true",
@@ -470,6 +478,11 @@ def _api_cases() -> list[ApiCase]:
                 WorkbenchError, "cannot be created"),
         ApiCase("train-data-limit-0", lambda t, b: tr(t, data_limit=0),
                 InvalidInputError, "limit must be a positive number of rows"),
+        ApiCase("classification-empty-file",
+                lambda t, b: load_classification("MR", data_dir=b / "emptymr"),
+                InvalidInputError, "rt-polarity.pos holds no examples"),
+        ApiCase("pairs-header-only", lambda t, b: load_pairs("MRPC", "test", data_dir=b / "mrpc"),
+                InvalidInputError, "msr_paraphrase_test.txt holds no examples"),
         ApiCase("download-unknown", lambda t, b: download(b / "d2", tasks=["nope"]),
                 UnknownNameError, "unknown task 'nope'"),
         ApiCase("download-missing-file-reader",
@@ -486,7 +499,8 @@ API_IDS = [
     "sts-empty", "sts-gold-500", "sts-gold-inf", "whiten-k-0-before-encoding",
     "whiten-k-over-input-before-encoding", "truncate-negative-seed", "report-out-under-file",
     "report-bad-format", "train-out-empty", "train-out-under-file", "train-data-limit-0",
-    "download-unknown", "download-missing-file-reader",
+    "classification-empty-file", "pairs-header-only", "download-unknown",
+    "download-missing-file-reader",
 ]  # fmt: skip
 
 

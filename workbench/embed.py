@@ -49,7 +49,7 @@ def encode(
     if batch_size is not None and (
         isinstance(batch_size, bool) or not isinstance(batch_size, Integral) or batch_size < 1
     ):
-        raise InvalidInputError(f"batch_size must be a positive integer, got {batch_size!r}")
+        raise InvalidInputError(f"batch_size must be >= 1 (a whole number), got {batch_size!r}")
     if isinstance(texts, str):
         texts = [texts]
     texts = list(texts)

@@ -248,8 +248,12 @@ def load_classification(
     paths = _classification_paths(task, root)
     _require(task, paths, root)
     cols: dict[str, list] = {c: [] for c in _CLS_COLUMNS}
+    sources = iter(paths)
 
     def add(split: str, texts: list[str], labels: list[int], names: list[str]) -> None:
+        path = next(sources)
+        if not texts:  # a class or split with no examples cannot be scored
+            raise _empty(path)
         cols["task"] += [task] * len(texts)
         cols["split"] += [split] * len(texts)
         cols["text"] += texts
@@ -310,6 +314,8 @@ def load_pairs(task: str, split: str, data_dir: str | os.PathLike | None = None)
     else:
         s1, s2, names = _read_snli(paths, split)
         labels = [SNLI_LABELS.index(n) for n in names]
+    if not s1:
+        raise _empty(paths[0])
     df = _frame(
         {
             "task": [task] * len(s1),
@@ -322,6 +328,13 @@ def load_pairs(task: str, split: str, data_dir: str | os.PathLike | None = None)
     )
     df["label"] = df["label"].astype("int64")
     return df
+
+
+def _empty(path: Path) -> InvalidInputError:
+    return InvalidInputError(
+        f"{path} holds no examples (an empty or truncated file?); fetch it again: "
+        "workbench download --force"
+    )
 
 
 def _snli_url() -> str:
