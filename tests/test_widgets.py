@@ -249,6 +249,23 @@ def test_dashboard_starts_with_table_and_plots(dash):
 
 
 @needs_models
+def test_dashboard_results_are_records_like_evaluate_sts(dash, senteval_dir):
+    """What the dashboard scores carries the same record as evaluate_sts: the protocol it
+    follows (with the max_pairs reduction recorded) and the library versions, and the same
+    numbers as evaluate_sts on the same pairs."""
+    import json
+
+    from workbench import evaluate_sts
+
+    res, _ = dash.workspace.results([Method(MINILM)], ["STSBenchmark"], max_pairs=60)
+    row = res[res["level"] == "all"].iloc[0]
+    assert row["protocol"] == "simcse+max_pairs=60"
+    assert "torch" in json.loads(row["versions"])
+    ref = evaluate_sts(MINILM, tasks="STSBenchmark", max_pairs=60, n_boot=0)
+    assert row["spearman"] == pytest.approx(ref[ref["level"] == "all"]["spearman"].iloc[0])
+
+
+@needs_models
 def test_changing_datasets_updates_table_and_plot(dash):
     n, bar, table = dash.n_updates, dash.bar_figure, dash.table.copy()
     dash.datasets.value = ("STSBenchmark", "SICKRelatedness")  # what a click does

@@ -286,19 +286,17 @@ class Workspace:
         self, method: Method, tasks: Sequence[str], max_pairs: int | None = None
     ) -> pd.DataFrame:
         """Tidy STS results of ``method`` (as :func:`workbench.evaluate_sts` gives them)."""
-        from ..evaluation import score
+        from ..evaluation.sts import scored_records
 
         m = Method.coerce(method)
         key = (m, tuple(tasks), max_pairs)
         if key not in self._scores:
             preds = self.predictions(m, tasks, max_pairs)
-            res = score(preds, n_boot=self.n_boot, seed=self.seed)
-            res.insert(0, "encoder", m.name)
-            res["split"] = "test"
-            res["similarity"] = "cosine"
-            if max_pairs is not None:
-                res["max_pairs"] = max_pairs
-            self._scores[key] = res
+            # the same record columns as evaluate_sts: protocol, versions, max_pairs...
+            protocol = self.pairs(tasks, max_pairs).attrs["protocol"]
+            self._scores[key] = scored_records(
+                preds, self.encoder(m), protocol, label=m.name, n_boot=self.n_boot, seed=self.seed
+            )
         return self._scores[key]
 
     def results(
