@@ -43,6 +43,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings  # the dev extra: a missing one is an error
+from hypothesis import strategies as st
 from test_distributed import make_tiny_bert, write_data
 
 from workbench.errors import (
@@ -611,10 +613,6 @@ def test_pruning_keeps_a_checkpoint_folder_holding_user_files(tmp_path):
 
 
 # -------------------------------------------------------- 3. generated inputs (hypothesis)
-
-hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 PROPERTY = settings(
     max_examples=int(os.environ.get("WORKBENCH_FAULT_EXAMPLES", "120")),
