@@ -647,3 +647,25 @@ def test_report_quick_end_to_end(tmp_path, senteval_dir):
     # the quick-start notebook shows an STS bar chart and a PCA map: their builders' ids
     assert {"sts_bar.png", "space_pca.png"} <= set(pngs), pngs
     assert all(Path(p["html"]).is_file() for p in rec["parts"] if "html" in p)
+
+
+def test_before_after_bars_from_training_scores_carry_intervals(senteval_dir):
+    """notebook 05's before/after bars: sts_scores keeps the bootstrap interval, so every
+    bar, the average included, has an error bar (the average's combines the tasks')."""
+    from workbench.encoders import list_encoders
+    from workbench.training import sts_scores
+
+    if not any(r["name"] == "all-MiniLM-L6-v2" and r["installed"] for r in list_encoders()):
+        pytest.skip("the packaged MiniLM is not installed")
+    scores = sts_scores(
+        {"base": "all-MiniLM-L6-v2"}, ["STSBenchmark", "SICKRelatedness"], max_pairs=60, n_boot=200
+    )
+    task_rows = scores[scores["task"] != "avg"]
+    assert (task_rows["spearman_lo"] < task_rows["spearman"]).all()
+    assert (task_rows["spearman"] < task_rows["spearman_hi"]).all()
+    assert set(scores["protocol"]) == {"simcse+max_pairs=60"}
+    from workbench.plotting.training import before_after_bars
+
+    fig = before_after_bars(scores)
+    err = np.asarray(fig.data[0].error_y.array, dtype=float)
+    assert len(err) == 3 and np.isfinite(err).all() and (err > 0).all()

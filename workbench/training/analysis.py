@@ -31,7 +31,8 @@ def sts_scores(
 ) -> pd.DataFrame:
     """Spearman x 100 (SentEval ``all``) per encoder and task, plus the ``avg`` row per
     encoder when there are several tasks. ``encoders`` maps a label to anything
-    :func:`~workbench.load_encoder` takes."""
+    :func:`~workbench.load_encoder` takes. With ``n_boot`` the 95% bootstrap interval comes
+    as ``spearman_lo``/``spearman_hi``; every row names its ``protocol``."""
     from ..evaluation import evaluate_sts, load_pairs
 
     pairs = load_pairs(tasks, split=split, max_pairs=max_pairs)
@@ -46,7 +47,10 @@ def sts_scores(
             label=label,
             max_pairs=max_pairs,
         )
-        frames.append(res[["encoder", "task", "n_pairs", "spearman", "pearson"]])
+        cols = ["encoder", "task", "n_pairs", "spearman", "pearson"]
+        if n_boot:  # the bootstrap interval travels with the estimate (figures draw it)
+            cols += ["spearman_lo", "spearman_hi"]
+        frames.append(res[cols + ["protocol"]])
     out = pd.concat(frames, ignore_index=True)
     if out["task"].nunique() > 1:
         avg = out.groupby("encoder", sort=False)[["spearman", "pearson"]].mean().reset_index()
@@ -54,7 +58,9 @@ def sts_scores(
             "avg",
             out.groupby("encoder", sort=False)["n_pairs"].sum().values,
         )
-        out = pd.concat([out, avg[out.columns]], ignore_index=True)
+        # no interval for the average here: plotting.sts.average_ci combines the tasks'
+        avg["protocol"] = out.groupby("encoder", sort=False)["protocol"].first().values
+        out = pd.concat([out, avg.reindex(columns=out.columns)], ignore_index=True)
     return out
 
 
