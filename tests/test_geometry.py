@@ -312,6 +312,23 @@ def test_truncation_selections():
 # ------------------------------------------------------------------------------ specs
 
 
+def test_reference_corpora_follow_the_protocols_text(senteval_dir):
+    """A whitening is fitted on text in the form it is evaluated on: STS-B train in the
+    protocol's copy (simcse: SentEval's tokenised lower-cased one; mteb: the original)."""
+    from workbench.evaluation import get_protocol
+    from workbench.geometry import load_texts
+
+    simcse = load_texts("stsb-train", data_dir=senteval_dir)
+    mteb = load_texts("stsb-train", data_dir=senteval_dir, protocol="mteb")
+    assert simcse == load_texts("stsb-train", data_dir=senteval_dir, protocol="simcse")
+    assert all(t == t.lower() for t in simcse)
+    assert any(t != t.lower() for t in mteb)
+    assert len(simcse) > 5000 and abs(len(simcse) - len(mteb)) < 0.02 * len(mteb)
+    # the same reading as the protocol's own pairs
+    pairs = get_protocol("mteb").read("STSBenchmark", "train", senteval_dir)
+    assert set(mteb) == set(pairs["sentence1"]) | set(pairs["sentence2"])
+
+
 def test_parse_spec_and_from_specs():
     assert isinstance(parse_spec("whiten:bert:256"), Whitening)
     assert parse_spec("whiten:bert:256").n_components == 256

@@ -116,8 +116,9 @@ def _cache(args):
     return args.cache_dir or True
 
 
-def _transform(args, enc):
-    """The ``--transform`` specs (with ``--fit-on``) as one fitted transform, or None."""
+def _transform(args, enc, protocol=None):
+    """The ``--transform`` specs (with ``--fit-on``) as one fitted transform, or None; the
+    reference corpus is read in the text form of ``protocol`` (the one being evaluated)."""
     fit_on = getattr(args, "fit_on", None)
     if not args.transform:
         if fit_on:
@@ -135,7 +136,12 @@ def _transform(args, enc):
         )
 
     return from_specs(
-        args.transform, encoder=enc, fit_on=args.fit_on, data_dir=args.data_dir, cache=_cache(args)
+        args.transform,
+        encoder=enc,
+        fit_on=args.fit_on,
+        data_dir=args.data_dir,
+        cache=_cache(args),
+        protocol=protocol,
     )
 
 
@@ -181,7 +187,7 @@ def cmd_sts(args) -> int:
     proto = _sts_protocol(args)
     pairs = proto.load(args.tasks, data_dir=args.data_dir)
     enc = _load(args)
-    transform = _transform(args, enc)
+    transform = _transform(args, enc, proto)
     res = evaluate_sts(
         enc,
         pairs=pairs,

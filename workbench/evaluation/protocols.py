@@ -252,7 +252,7 @@ class Protocol:
     ) -> pd.DataFrame:
         """The gold pairs this protocol scores, text preprocessed; ``attrs['protocol']``
         holds the protocol so that :func:`~workbench.evaluate_sts` records it."""
-        from ..datasets import STS_TASKS, load_sts, resolve_sts_task
+        from ..datasets import STS_TASKS, resolve_sts_task
 
         if tasks is None:
             names = list(STS_TASKS)
@@ -270,22 +270,34 @@ class Protocol:
             )
         frames = []
         for task in names:
-            df = load_sts(
-                task,
-                split=self.task_split(task),
-                data_dir=data_dir,
-                tokenized=self.stsb == "tokenized",
-                strip=self.preprocess != "raw",
-            )
-            if self.preprocess == "whitespace":
-                for col in ("sentence1", "sentence2"):
-                    df[col] = [" ".join(s.split()) for s in df[col]]
+            df = self.read(task, self.task_split(task), data_dir)
             if self.max_pairs is not None:
                 df = df.groupby("subset", sort=False, group_keys=False).head(self.max_pairs)
             frames.append(df)
         out = pd.concat(frames, ignore_index=True)
         out.attrs["protocol"] = self
         return out
+
+    def read(
+        self, task: str, split: str, data_dir: str | os.PathLike | None = None
+    ) -> pd.DataFrame:
+        """All pairs of one split of ``task`` with this protocol's text: its STS-B copy and
+        its sentence preprocessing. :meth:`load` reads the scored split this way, and
+        reference corpora (``stsb-train`` for whitening) too, so a transform is fitted on
+        text in the same form as the text it is evaluated on."""
+        from ..datasets import load_sts
+
+        df = load_sts(
+            task,
+            split=split,
+            data_dir=data_dir,
+            tokenized=self.stsb == "tokenized",
+            strip=self.preprocess != "raw",
+        )
+        if self.preprocess == "whitespace":
+            for col in ("sentence1", "sentence2"):
+                df[col] = [" ".join(s.split()) for s in df[col]]
+        return df
 
     # ------------------------------------------------------------------ display
 

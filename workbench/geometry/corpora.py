@@ -7,7 +7,7 @@ distinct non-empty sentences in first-seen order (both sides of a pair task);
 =================  ==========================================================================
 name               texts
 =================  ==========================================================================
-stsb-train         STS-B train sentences (original cased release); ``stsb`` = ``stsb-train``
+stsb-train         STS-B train sentences; ``stsb`` = ``stsb-train``
 stsb-dev/-test     STS-B dev / test sentences
 sick-train         SICK train sentences (``sick-dev`` = trial, ``sick-test``)
 sts12 .. sts16     the STS12-16 test sentences
@@ -22,12 +22,18 @@ target             not a corpus: "fit on the evaluation data itself" (a leak, by
 
 The default reference corpus (:data:`DEFAULT_FIT_CORPUS`) is ``stsb-train``: general
 English sentences of the same kind as the STS test sets, none of which is in any STS test set.
+
+STS sentences come in the text form of an evaluation protocol (``protocol=``, default the
+workbench's default protocol, ``simcse``: SentEval's tokenised lower-cased STS-B, whitespace
+re-joined; ``mteb``: the original cased release). A whitening fitted for an evaluation
+therefore sees text in the same form as the sentences it will transform.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -109,16 +115,15 @@ def resolve_corpus(name: str) -> list[str]:
     return out
 
 
-def _texts_of(name: str, data_dir) -> list[str]:
-    from ..datasets import STS_TASKS, load_classification, load_pairs, load_sts
+def _texts_of(name: str, data_dir, protocol) -> list[str]:
+    from ..datasets import load_classification, load_pairs
 
     kind, task, split = CORPORA[name]
     if kind == "sts":
-        df = load_sts(task, split=split, data_dir=data_dir)
+        df = protocol.read(task, split, data_dir)
         return list(pd.concat([df["sentence1"], df["sentence2"]]))
     if kind == "sts-all":
-        frames = [load_sts(t, split="test", data_dir=data_dir) for t in STS_TASKS]
-        df = pd.concat(frames)
+        df = protocol.load(None, data_dir=data_dir)
         return list(pd.concat([df["sentence1"], df["sentence2"]]))
     if kind == "pairs":
         df = load_pairs(task, split=split, data_dir=data_dir)
@@ -129,21 +134,30 @@ def _texts_of(name: str, data_dir) -> list[str]:
     return list(df["text"])
 
 
+def _protocol(protocol):
+    from ..evaluation.protocols import get_protocol
+
+    return get_protocol(protocol)
+
+
 def load_texts(
     name: str | Sequence[str],
     data_dir: str | os.PathLike | None = None,
     max_n: int | None = None,
     seed: int = 0,
+    protocol: Any = None,
 ) -> list[str]:
-    """The distinct non-empty texts of a named corpus (see the module docstring)."""
+    """The distinct non-empty texts of a named corpus (see the module docstring); STS
+    sentences in the text form of ``protocol`` (a name or Protocol; default ``simcse``)."""
     names = (
         resolve_corpus(name)
         if isinstance(name, str)
         else [n for x in name for n in resolve_corpus(x)]
     )
+    proto = _protocol(protocol)
     texts: list[str] = []
     for n in names:
-        texts.extend(_texts_of(n, data_dir))
+        texts.extend(_texts_of(n, data_dir, proto))
     uniq = list(dict.fromkeys(t for t in texts if isinstance(t, str) and t.strip()))
     if not uniq:
         raise InvalidInputError(f"corpus {name!r} has no texts")
@@ -158,12 +172,11 @@ def positive_pairs(
     data_dir: str | os.PathLike | None = None,
     max_n: int | None = None,
     seed: int = 0,
+    protocol: Any = None,
 ) -> tuple[list[str], list[str]]:
     """Pairs of an STS task with gold score >= ``min_score`` (0-5 scale): the positive pairs
-    for :func:`~workbench.geometry.isotropy.alignment`."""
-    from ..datasets import load_sts
-
-    df = load_sts(task, split=split, data_dir=data_dir)
+    for :func:`~workbench.geometry.isotropy.alignment` (text as ``protocol`` reads it)."""
+    df = _protocol(protocol).read(task, split, data_dir)
     df = df[df["score"] >= min_score].reset_index(drop=True)
     if df.empty:
         raise InvalidInputError(f"{task} {split} has no pair scored >= {min_score}")

@@ -187,13 +187,15 @@ def from_specs(
     cache: bool | str = True,
     max_n: int | None = 20_000,
     reference: np.ndarray | None = None,
+    protocol: Any = None,
 ):
     """A fitted transform (callable on ``(n, dim)`` embeddings) from spec strings.
 
     ``reference`` (embeddings) overrides ``fit_on``; otherwise the texts of corpus ``fit_on``
-    (default ``stsb-train``, at most ``max_n`` of them) are encoded with ``encoder`` (cache
-    used) and the pipeline is fitted on them. ``fit_on="target"`` returns a
-    :class:`FitOnTarget` that fits on whatever it transforms.
+    (default ``stsb-train``, at most ``max_n`` of them, STS text in the form ``protocol``
+    reads it: pass the protocol the transform will be evaluated under) are encoded with
+    ``encoder`` (cache used) and the pipeline is fitted on them. ``fit_on="target"`` returns
+    a :class:`FitOnTarget` that fits on whatever it transforms.
     """
     pipe = build_pipeline(specs)
     corpus = None
@@ -219,7 +221,7 @@ def from_specs(
             encoder = load_encoder(encoder)
             check_dims(pipe, encoder.dim)
             corpus = fit_on or DEFAULT_FIT_CORPUS
-            texts = load_texts(corpus, data_dir=data_dir, max_n=max_n)
+            texts = load_texts(corpus, data_dir=data_dir, max_n=max_n, protocol=protocol)
             log.info("fitting %s on %d sentences of %s", list(pipe.named_steps), len(texts), corpus)
             reference = encoder.encode(texts, cache=cache)
     else:
@@ -258,7 +260,13 @@ def evaluate_transforms(
         tr = None
         if spec:
             tr = from_specs(
-                spec, encoder=enc, fit_on=fit_on, data_dir=data_dir, cache=cache, max_n=fit_max_n
+                spec,
+                encoder=enc,
+                fit_on=fit_on,
+                data_dir=data_dir,
+                cache=cache,
+                max_n=fit_max_n,
+                protocol=pairs.attrs.get("protocol"),  # fit on text in the evaluated form
             )
         res = evaluate_sts(enc, pairs=pairs, transform=tr, n_boot=0, aggregation="all", cache=cache)
         res = res[["task", "n_pairs", "spearman", "pearson"]].copy()
