@@ -7,8 +7,8 @@
 
 - :func:`train` / :class:`TrainConfig`: the loop (one or many processes, CPU or GPU,
   checkpoints, resume, best-on-dev); see :mod:`.loop`.
-- :data:`RECIPES`: simcse-unsup, simcse-sup, cosent, angle, pcc, matryoshka, matryoshka2d;
-  see :mod:`.recipes`. Losses, one per module with its paper: :mod:`.losses`.
+- :data:`RECIPES`: simcse-unsup, simcse-sup, cosent, angle, angle-2023, pcc, matryoshka,
+  matryoshka2d; see :mod:`.recipes`. Losses, one per module with its paper: :mod:`.losses`.
 - :func:`load_training_data` and :data:`DATASETS`: what ``--data`` accepts; see :mod:`.data`.
 - :func:`truncation_curve`, :func:`layer_dim_grid`: evaluate nested dims and layers.
 - The output folder is a sentence-transformers folder plus ``workbench_training.json``
