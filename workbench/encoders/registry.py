@@ -262,7 +262,7 @@ def load_encoder(
     )
 
 
-_GLOVE: dict[str, Encoder] = {}
+_GLOVE: dict[str, tuple[Any, dict[str, int], str]] = {}  # name -> (vectors, vocab, identity)
 
 
 def _load_glove(folder: Path, name: str):
@@ -280,6 +280,8 @@ def _load_glove(folder: Path, name: str):
         for i, w in enumerate(words):
             vocab.setdefault(str(w), i)
         index = folder / "glove_6B_index.parquet"  # the word -> row map matters as much
-        ident = _file_identity(emb, index)
-        _GLOVE[name] = StaticEncoder(vectors, vocab, name=name, identity=ident)
-    return _GLOVE[name]
+        _GLOVE[name] = (vectors, vocab, _file_identity(emb, index))
+    # the loaded arrays are shared (read-only memory map), the encoder object is not: a
+    # caller that changes its encoder (batch size, a patched method) changes only its own
+    vectors, vocab, ident = _GLOVE[name]
+    return StaticEncoder(vectors, vocab, name=name, identity=ident)
