@@ -207,6 +207,12 @@ def test_glove_package():
     assert v.shape == (2, 50) and np.isfinite(v).all() and np.abs(v).sum() > 0
     with pytest.raises(WorkbenchError, match="static word vectors"):
         wb.load_encoder("glove-6b-50d", layer=2)
+    # each load is its own encoder over the same (read-only) arrays: changing one caller's
+    # encoder must not change another's (a patched method once leaked across tests)
+    other = wb.load_encoder("glove-6b-50d")
+    assert other is not enc and other.vectors is enc.vectors
+    other.encode = None
+    np.testing.assert_array_equal(enc.encode(["A dog."], cache=False)[0], v[1])
 
 
 def test_long_prompted_text_keeps_the_template_end(tiny_decoder):
