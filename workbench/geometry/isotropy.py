@@ -47,7 +47,7 @@ import pandas as pd
 from scipy.special import logsumexp
 
 from ..errors import InvalidInputError
-from ._checks import as_embeddings, l2_normalize, serial_lapack, subsample
+from ._checks import as_embeddings, l2_normalize, serial_lapack, serial_torch, subsample
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ def isoscore(X: Any) -> float:
         return isoscore_reference(X)
     import torch
 
-    with torch.no_grad():
+    with torch.no_grad(), serial_torch():
         value = float(_lib.IsoScore(X))  # 2.x: (n_samples, dim)
     if not math.isfinite(value):  # pragma: no cover - degenerate spectra
         return isoscore_reference(X)
