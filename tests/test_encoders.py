@@ -271,3 +271,28 @@ def test_submodules_load_on_first_use():
     assert callable(wb.widgets.compare) and callable(wb.plotting.save_figure)
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         wb.nope  # noqa: B018
+
+
+def test_killed_gguf_conversions_are_swept(tmp_path):
+    """A conversion killed mid-way leaves its temporary folder; the next conversion removes
+    such folders once they are old (a live one is younger: it writes as it goes), and nothing
+    else in the cache."""
+    import os
+    import time
+
+    from workbench.encoders.registry import GGUF_TMP_AGE, GGUF_TMP_PREFIX, _remove_stale_conversions
+
+    old = time.time() - GGUF_TMP_AGE - 60
+    stale = tmp_path / f"{GGUF_TMP_PREFIX}killed"
+    live = tmp_path / f"{GGUF_TMP_PREFIX}running"
+    model = tmp_path / "smollm2-abc"  # a finished conversion
+    foreign = tmp_path / ".tmp-someone-else"
+    for d in (stale, live, model, foreign):
+        (d / "sub").mkdir(parents=True)
+        (d / "sub" / "f").write_text("x")
+    for d in (stale, model, foreign):
+        os.utime(d, (old, old))
+    assert _remove_stale_conversions(tmp_path) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        p.name for p in (live, model, foreign)
+    )

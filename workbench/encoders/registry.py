@@ -129,6 +129,36 @@ def _file_identity(*paths: Path) -> str:
     return files_fingerprint(*paths)[:24]
 
 
+GGUF_TMP_PREFIX = ".tmp-gguf-"
+#: a conversion folder untouched this long was left by a killed process (a conversion takes
+#: well under a minute and writes into its folder as it goes)
+GGUF_TMP_AGE = 3600.0
+
+
+def _remove_stale_conversions(root: Path, max_age: float = GGUF_TMP_AGE) -> int:
+    """Delete conversion folders of killed processes (``.tmp-gguf-*`` older than ``max_age``
+    seconds) under ``root``; never raises. Returns how many were removed."""
+    import time
+
+    removed, limit = 0, time.time() - max_age
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return 0
+    for e in entries:
+        try:
+            if (
+                e.name.startswith(GGUF_TMP_PREFIX)
+                and e.is_dir(follow_symlinks=False)
+                and e.stat(follow_symlinks=False).st_mtime < limit
+            ):
+                shutil.rmtree(e.path)
+                removed += 1
+        except OSError:
+            continue  # gone already, or not ours to delete
+    return removed
+
+
 def gguf_to_hf(gguf: Path, cache: str | os.PathLike | None = None) -> tuple[Path, str]:
     """Convert a GGUF checkpoint once into a float32 Hugging Face folder in the cache.
 
@@ -146,8 +176,9 @@ def gguf_to_hf(gguf: Path, cache: str | os.PathLike | None = None) -> tuple[Path
     if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
         return target, ident
     root.mkdir(parents=True, exist_ok=True)
+    _remove_stale_conversions(root)
     log.info("converting %s to a Hugging Face folder in %s (once)", gguf.name, target)
-    tmp = Path(tempfile.mkdtemp(dir=root, prefix=".tmp-"))
+    tmp = Path(tempfile.mkdtemp(dir=root, prefix=GGUF_TMP_PREFIX))
     try:
         tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(
