@@ -31,9 +31,9 @@ _INLINE_PLOTLYJS = re.compile(r"<script[^>]*>\s*/\*\*\s*\*\s*plotly\.js v[\d.]+.
 
 def course_page(page: str, banner: str = "") -> str:
     """An nbconvert page of an executed notebook, made fit to publish: plotly.js loaded once
-    from its CDN in the head (plotly's notebook renderer inlines 4.8 MB of it, or, when its
-    set-up output is not part of the page, nothing, and the figures stay blank), and
-    ``banner`` (HTML) at the top of the body."""
+    from its CDN in the head instead of the 4.8 MB copy plotly's notebook renderer inlines
+    into the output of the first figure it shows, and ``banner`` (HTML) at the top of the
+    body."""
     from plotly.io._utils import plotly_cdn_url
 
     page = _INLINE_PLOTLYJS.sub("", page)
