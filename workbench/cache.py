@@ -73,9 +73,19 @@ def text_digests(texts: Iterable[str]) -> list[bytes]:
     return out
 
 
-def remove_orphans(folder: Path, max_age: float = ORPHAN_AGE) -> int:
-    """Delete ``.tmp-*.partial`` files in ``folder`` older than ``max_age`` seconds (left by
-    killed writers). Returns how many were removed; never raises."""
+def remove_orphans(
+    folder: Path,
+    max_age: float = ORPHAN_AGE,
+    prefix: str = TMP_PREFIX,
+    suffix: str = TMP_SUFFIX,
+    folders: bool = False,
+) -> int:
+    """Delete what killed writers left in ``folder``: entries named ``prefix*suffix`` older
+    than ``max_age`` seconds, files (the cache's ``.tmp-*.partial``) or, with ``folders``,
+    directories (e.g. an interrupted model conversion). Returns how many were removed;
+    never raises."""
+    import shutil
+
     removed = 0
     limit = time.time() - max_age
     try:
@@ -83,11 +93,17 @@ def remove_orphans(folder: Path, max_age: float = ORPHAN_AGE) -> int:
     except OSError:
         return 0
     for e in entries:
-        if not (e.name.startswith(TMP_PREFIX) and e.name.endswith(TMP_SUFFIX)):
+        if not (e.name.startswith(prefix) and e.name.endswith(suffix)):
             continue
         try:
-            if e.is_file(follow_symlinks=False) and e.stat(follow_symlinks=False).st_mtime < limit:
-                os.unlink(e.path)
+            is_kind = (
+                e.is_dir(follow_symlinks=False) if folders else e.is_file(follow_symlinks=False)
+            )
+            if is_kind and e.stat(follow_symlinks=False).st_mtime < limit:
+                if folders:
+                    shutil.rmtree(e.path)
+                else:
+                    os.unlink(e.path)
                 removed += 1
         except OSError:
             continue  # gone already, or not ours to delete

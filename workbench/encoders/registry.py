@@ -138,25 +138,9 @@ GGUF_TMP_AGE = 3600.0
 def _remove_stale_conversions(root: Path, max_age: float = GGUF_TMP_AGE) -> int:
     """Delete conversion folders of killed processes (``.tmp-gguf-*`` older than ``max_age``
     seconds) under ``root``; never raises. Returns how many were removed."""
-    import time
+    from ..cache import remove_orphans
 
-    removed, limit = 0, time.time() - max_age
-    try:
-        entries = list(os.scandir(root))
-    except OSError:
-        return 0
-    for e in entries:
-        try:
-            if (
-                e.name.startswith(GGUF_TMP_PREFIX)
-                and e.is_dir(follow_symlinks=False)
-                and e.stat(follow_symlinks=False).st_mtime < limit
-            ):
-                shutil.rmtree(e.path)
-                removed += 1
-        except OSError:
-            continue  # gone already, or not ours to delete
-    return removed
+    return remove_orphans(root, max_age, prefix=GGUF_TMP_PREFIX, suffix="", folders=True)
 
 
 def gguf_to_hf(gguf: Path, cache: str | os.PathLike | None = None) -> tuple[Path, str]:
