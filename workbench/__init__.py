@@ -37,6 +37,8 @@ _EXPORTS = {
     "load_classification": "workbench.datasets",
     "STS_TASKS": "workbench.datasets",
     "WorkbenchError": "workbench.errors",
+    "pairs": "workbench.compare",
+    "compare_spaces": "workbench.compare",
 }
 _SUBMODULES = {
     "datasets",
@@ -50,6 +52,9 @@ _SUBMODULES = {
     "training",
     "plotting",
     "widgets",
+    "compare",
+    "compression",
+    "corpus",
 }
 
 __all__ = sorted(_EXPORTS) + sorted(_SUBMODULES)

@@ -20,7 +20,15 @@ from .errors import WorkbenchError
 
 #: modules with a ``register(subparsers)`` function adding their own sub-commands; each
 #: command's function receives the parsed args and returns an exit status.
-PLUGINS = ("workbench.geometry.cli", "workbench.training.cli", "workbench.report")
+PLUGINS = (
+    "workbench.geometry.cli",
+    "workbench.training.cli",
+    "workbench.training.study",
+    "workbench.report",
+    "workbench.compare.cli",
+    "workbench.compression.cli",
+    "workbench.corpus.cli",
+)
 
 
 def records(df) -> list[dict[str, Any]]:
