@@ -25,6 +25,31 @@ def _int_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(msg) from None
 
 
+def _option(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` with VALUE read as JSON when it parses (numbers, true/false, lists)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        parsed = value
+    return key.strip().replace("-", "_"), parsed
+
+
+def _recipe_table() -> str:
+    from .recipes import METHODS, RECIPES
+
+    lines = ["recipes:"]
+    for name, r in RECIPES.items():
+        lines.append(f"  {name:<14} {r.description}")
+    lines.append(
+        "\nThe seed papers' methods (" + ", ".join(METHODS) + ") take their own options "
+        "with --opt KEY=VALUE; `workbench train --recipe NAME --options` lists them."
+    )
+    return "\n".join(lines)
+
+
 def register(subparsers: Any) -> None:
     """Add the ``train`` sub-command."""
     from ..cli import _positive_int
@@ -37,11 +62,23 @@ def register(subparsers: Any) -> None:
         description="Train an encoder and write a sentence-transformers folder that "
         "workbench.load_encoder reads. Re-running the same command after a crash resumes "
         "from the last checkpoint.",
+        epilog=_recipe_table(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--recipe", required=True, help="one of: " + ", ".join(RECIPES))
     p.add_argument("--base", default="all-MiniLM-L6-v2", help="encoder to start from")
     p.add_argument("--data", help="dataset (" + ", ".join(DATASETS) + ") or a .txt/.tsv file")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--out", help="output folder (required unless --options)")
+    p.add_argument(
+        "--opt",
+        action="append",
+        type=_option,
+        metavar="KEY=VALUE",
+        help="an option of a method recipe, repeatable (see --options)",
+    )
+    p.add_argument(
+        "--options", action="store_true", help="list the recipe's options and defaults, then exit"
+    )
     g = p.add_mutually_exclusive_group()
     g.add_argument("--steps", type=_positive_int, help="optimiser steps (wins over epochs)")
     g.add_argument("--epochs", type=float, help="passes over the data (recipe default)")
@@ -118,8 +155,22 @@ def register(subparsers: Any) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from ..errors import InvalidInputError
     from .loop import train
+    from .recipes import recipe_defaults, recipe_options, resolve_recipe
 
-    if not str(args.out).strip():
+    if args.options:
+        recipe, inner = resolve_recipe(args.recipe, args.inner)
+        print(
+            json.dumps(
+                {
+                    "recipe": recipe,
+                    "defaults": recipe_defaults(recipe, inner),
+                    "options": recipe_options(recipe),
+                },
+                indent=1,
+            )
+        )
+        return 0
+    if args.out is None or not str(args.out).strip():
         raise InvalidInputError("--out is empty; give the folder to write the trained model to")
     res = train(
         args.recipe,
@@ -156,6 +207,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         bucket=args.bucket,
         bf16=args.bf16,
         show_progress=not args.json,
+        options=dict(args.opt) if args.opt else None,
     )
     if int(os.environ.get("RANK", "0")) != 0:
         return 0

@@ -42,7 +42,14 @@ from . import checkpoint as ckpt
 from . import distributed as D
 from .data import TrainingData, batch_order, load_training_data
 from .export import TRAINING_FILE, clear_run, export_encoder, is_run_folder
-from .recipes import accepted_kinds, build_loss, recipe_defaults, resolve_recipe
+from .recipes import (
+    accepted_kinds,
+    build_loss,
+    recipe_defaults,
+    recipe_options,
+    resolve_recipe,
+    trainer_class,
+)
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +104,8 @@ class TrainConfig:
     bf16: bool | None = None
     log_every: int = 10
     show_progress: bool = True
+    #: a method recipe's own options (``--opt KEY=VALUE``), filled with its defaults
+    options: dict[str, Any] | None = None
 
     def resolved(self) -> TrainConfig:
         """A copy with the recipe's defaults filled in and the recipe name canonical."""
@@ -106,6 +115,15 @@ class TrainConfig:
         for k, v in recipe_defaults(recipe, inner).items():
             if d.get(k) is None and not (k == "epochs" and d.get("steps")):
                 d[k] = v
+        known = recipe_options(recipe)
+        given = dict(self.options or {})
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            takes = ", ".join(f"{k} (default {v!r})" for k, v in known.items()) or "no options"
+            raise InvalidInputError(
+                f"recipe {recipe} does not take option(s) {', '.join(unknown)}; it takes {takes}"
+            )
+        d["options"] = {**known, **given} if known else None
         out = TrainConfig(**d)
         out.validate()
         return out
@@ -276,7 +294,7 @@ class Trainer:
         torch.manual_seed(cfg.seed + self.dist.rank)
 
         # Data before the model: a bad name or a missing file fails in a second.
-        self.data = load_training_data(data if data is not None else cfg.data, limit=cfg.data_limit)
+        self.data = self.load_data(data)
         kinds = accepted_kinds(cfg.recipe, cfg.inner)
         if self.data.kind not in kinds:
             raise InvalidInputError(
@@ -336,34 +354,14 @@ class Trainer:
         self.trainable_parameters = sum(
             p.numel() for p in self.model.parameters() if p.requires_grad
         )
-        self.loss = build_loss(
-            cfg.recipe,
-            cfg.inner,
-            enc.dim,
-            temperature=cfg.temperature,
-            scale=cfg.scale,
-            dims=cfg.dims,
-            n_layers_per_step=cfg.n_layers_per_step,
-            kl_weight=cfg.kl_weight,
-            seed=cfg.seed,
-            n_dims_per_step=cfg.n_dims_per_step,
-            kl_temperature=cfg.kl_temperature,
-            layer_weighting=cfg.layer_weighting,
-            normalize=bool(getattr(enc, "normalize", False)),
-        )
+        self.setup()
+        self.loss = self.make_loss()
         self.eval_dims = getattr(self.loss, "dims", None) or [enc.dim]
 
         # Tokenise every distinct text once, at the training length.
         texts = self.data.texts()
         index = {t: i for i, t in enumerate(texts)}
-        fmt = [enc.prompt.replace("{text}", t) if enc.prompt else t for t in texts]
-        self.token_ids: list[list[int]] = enc.tokenizer(
-            fmt,
-            truncation=True,
-            max_length=cfg.max_len,
-            return_attention_mask=False,
-            return_token_type_ids=False,
-        )["input_ids"]
+        self.token_ids: list[list[int]] = self.tokenize(texts)
         cols = self.data.columns
         if self.data.kind == "sentences":
             cols = [cols[0], cols[0]]  # two dropout views of each sentence
@@ -381,7 +379,7 @@ class Trainer:
 
         fused = self.is_cuda
         self.optimizer = torch.optim.AdamW(
-            _param_groups(self.model, cfg.weight_decay), lr=cfg.lr, fused=fused or None
+            _param_groups(self.trainable_module(), cfg.weight_decay), lr=cfg.lr, fused=fused or None
         )
         warmup = math.ceil(cfg.warmup_ratio * self.total_steps)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -393,6 +391,71 @@ class Trainer:
         self.best_step: int | None = None
         self.best_score: float | None = None
         self.train_seconds = 0.0
+
+    # -- hooks a method recipe overrides (see workbench.training.methods) -----------------
+    #: data kinds, default hyper-parameters and ``--opt`` options of a method recipe
+    ACCEPTS: tuple[str, ...] = ()
+    DEFAULTS: dict[str, Any] = {}
+    OPTIONS: dict[str, Any] = {}
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """This run's method options (the recipe's ``OPTIONS`` overridden by the user's)."""
+        return dict(self.config.options or {})
+
+    def load_data(self, data: TrainingData | None) -> TrainingData:
+        """The training data (a dataset name, a file, a frame); runs before the model loads."""
+        cfg = self.config
+        return load_training_data(data if data is not None else cfg.data, limit=cfg.data_limit)
+
+    def setup(self) -> None:
+        """Runs once the encoder is loaded, before the loss and optimiser are built (add a
+        teacher, a second tower, extra parameters...)."""
+
+    def make_loss(self) -> torch.nn.Module:
+        """The loss module; the standard recipes build theirs from the config."""
+        cfg, enc = self.config, self.encoder
+        return build_loss(
+            cfg.recipe,
+            cfg.inner,
+            enc.dim,
+            temperature=cfg.temperature,
+            scale=cfg.scale,
+            dims=cfg.dims,
+            n_layers_per_step=cfg.n_layers_per_step,
+            kl_weight=cfg.kl_weight,
+            seed=cfg.seed,
+            n_dims_per_step=cfg.n_dims_per_step,
+            kl_temperature=cfg.kl_temperature,
+            layer_weighting=cfg.layer_weighting,
+            normalize=bool(getattr(enc, "normalize", False)),
+        )
+
+    def tokenize(self, texts: list[str]) -> list[list[int]]:
+        """Token ids of ``texts`` at the training length (the encoder's prompt applied)."""
+        enc = self.encoder
+        fmt = [enc.prompt.replace("{text}", t) if enc.prompt else t for t in texts]
+        return enc.tokenizer(
+            fmt,
+            truncation=True,
+            max_length=self.config.max_len,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+        )["input_ids"]
+
+    def trainable_module(self) -> torch.nn.Module:
+        """What the optimiser updates and a checkpoint saves: the encoder's model, or a
+        ModuleDict holding it (key ``"model"``) next to a method's own modules."""
+        return self.model
+
+    def before_step(self, step: int) -> None:
+        """Runs before every step, also the first one after a resume (re-mine negatives,
+        switch stages...); anything it does must be a pure function of the state at
+        ``step`` so that a resumed run equals an uninterrupted one."""
+
+    def export(self, out: Path, info: dict[str, Any]) -> None:
+        """Write the trained encoder (a folder wb.load_encoder and SentenceTransformer read)."""
+        export_encoder(self.encoder, out, info)
 
     # -- data -----------------------------------------------------------------------------
     def global_batch(self, step: int) -> np.ndarray:
@@ -426,6 +489,21 @@ class Trainer:
 
     def forward_backward(self, step: int) -> float:
         """Loss of the global batch of ``step``; leaves process-averaged gradients."""
+        try:
+            loss = self.compute_loss(step)
+            loss.backward()
+        except torch.OutOfMemoryError:
+            raise WorkbenchError(
+                _oom_message(
+                    "training", self.config.batch_size, self.config.max_len, str(self.device)
+                )
+            ) from None
+        D.average_gradients(self.trainable_module().parameters())
+        return float(loss.detach())
+
+    def compute_loss(self, step: int) -> torch.Tensor:
+        """The loss of the global batch of ``step`` (differentiable; not yet backpropagated).
+        Every process computes the loss of the whole global batch from gathered embeddings."""
         rows = self.global_batch(step)
         world, rank = self.dist.world_size, self.dist.rank
         n = len(rows) // world
@@ -448,24 +526,22 @@ class Trainer:
         try:
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
                 final, prior = self.embed(input_ids, mask, layers)
-            columns = [D.gather(c.float()) for c in final.split(n)]
-            if layers:
-                kwargs["prior_layers"] = {
-                    layer: [D.gather(c.float()) for c in emb.split(n)]
-                    for layer, emb in prior.items()
-                }
-            loss = self.loss(columns, labels, **kwargs)
-            loss.backward()
         except torch.OutOfMemoryError:
             raise WorkbenchError(
                 _oom_message("training", len(ids), input_ids.shape[1], str(self.device))
             ) from None
-        D.average_gradients(self.model.parameters())
-        return float(loss.detach())
+        columns = [D.gather(c.float()) for c in final.split(n)]
+        if layers:
+            kwargs["prior_layers"] = {
+                layer: [D.gather(c.float()) for c in emb.split(n)] for layer, emb in prior.items()
+            }
+        return self.loss(columns, labels, **kwargs)
 
     def optimizer_step(self) -> None:
         if self.config.max_grad_norm:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.max_grad_norm)
+            torch.nn.utils.clip_grad_norm_(
+                self.trainable_module().parameters(), self.config.max_grad_norm
+            )
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -529,7 +605,7 @@ class Trainer:
             ckpt.save_checkpoint(
                 self.ckpt_root,
                 self.step,
-                self.model,
+                self.trainable_module(),
                 self.optimizer,
                 self.scheduler,
                 self.state(),
@@ -547,7 +623,7 @@ class Trainer:
                 f"{folder} was written by a run with a different configuration; resume with "
                 "the same settings, or choose another --out (or --overwrite)"
             )
-        self.model.load_state_dict(parts["model"])
+        self.trainable_module().load_state_dict(parts["model"])
         self.optimizer.load_state_dict(parts["optimizer"])
         self.scheduler.load_state_dict(parts["scheduler"])
         rngs = parts["rng"]
@@ -581,6 +657,7 @@ class Trainer:
         )
         while self.step < self.total_steps:
             t0 = time.perf_counter()
+            self.before_step(self.step)
             loss = self.forward_backward(self.step)
             lr = self.scheduler.get_last_lr()[0]
             self.optimizer_step()
@@ -620,7 +697,7 @@ class Trainer:
         final_step = weights_step = self.step
         if self.best_step is not None and self.best_step != self.step and out is not None:
             best = self.ckpt_root / ckpt.step_dir_name(self.best_step)
-            ckpt.load_model_weights(best, self.model)
+            ckpt.load_model_weights(best, self.trainable_module())
             weights_step = self.best_step
         info = {
             "recipe": cfg.recipe,
@@ -654,7 +731,7 @@ class Trainer:
             "curve": {"train": self.train_curve, "eval": self.eval_curve},
         }
         if out is not None and self.dist.is_main:
-            export_encoder(self.encoder, out, info)
+            self.export(out, info)
         D.barrier()
         return TrainResult(
             out=out,
@@ -796,7 +873,7 @@ def train(
         if int(os.environ.get("RANK", "0")) == 0:  # the others learn it from rank 0 below
             resume_from, clear = _check_out(out_path, overwrite, resume)
     # Data, recipe and base model are all validated here, before anything is deleted.
-    trainer = Trainer(cfg, data=frame_data, eval_pairs=eval_pairs)
+    trainer = trainer_class(resolved.recipe)(cfg, data=frame_data, eval_pairs=eval_pairs)
     if clear:  # --overwrite: only the files the workbench wrote; anything else stays
         clear_run(out_path)
     if trainer.dist.enabled:  # rank 0 decided (and cleared the folder)

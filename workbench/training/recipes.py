@@ -14,10 +14,18 @@ matryoshka2d   2D Matryoshka as sentence-transformers' Matryoshka2dLoss         
 =============  ==================================================================  ==========
 
 ``matryoshka:pcc`` (or ``matryoshka-pcc``) names the inner loss inline.
+
+The seed papers' methods (:data:`METHODS`) need more than a loss on one batch of
+embeddings: a second tower, a teacher, a data sampler, re-mined negatives, a second stage, or
+no gradient through the encoder at all. Each is a :class:`~workbench.training.loop.Trainer`
+subclass in :mod:`workbench.training.methods` (named by ``Recipe.trainer``, imported when a
+run needs it) that declares its own ``ACCEPTS``, ``DEFAULTS`` and ``OPTIONS``; options reach
+it as ``train(..., options={...})`` or ``workbench train --opt KEY=VALUE``.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +50,8 @@ class Recipe:
     description: str
     accepts: tuple[str, ...]
     defaults: dict[str, Any] = field(default_factory=dict)
+    #: ``"module:Class"`` of the Trainer subclass that runs it (None: the standard loop)
+    trainer: str | None = None
 
 
 _GRADED = {"lr": 2e-5, "batch_size": 32, "max_len": 128, "data": "stsb-train", "epochs": 4}
@@ -95,6 +105,55 @@ RECIPES: dict[str, Recipe] = {
         ),
     ]
 }
+#: the seed papers' methods: name -> (what it trains, its Trainer subclass)
+METHODS: dict[str, tuple[str, str]] = {
+    "jtcse": (
+        "JTCSE: unsupervised SimCSE + modulus constraint on positives, twin-tower CLS "
+        "cross-attention; exports the single tower",
+        "jtcse:JTCSETrainer",
+    ),
+    "simcse-2tier": (
+        "2-Tier SimCSE: unsupervised then supervised SimCSE in one run (dropout: standard, "
+        "curriculum, adaptive)",
+        "simcse_2tier:TwoTierSimCSETrainer",
+    ),
+    "codiemb": (
+        "CoDiEmb: joint IR + STS, single-task balanced batches, multi-positive/hard-negative "
+        "InfoNCE for IR, order-aware loss for STS",
+        "codiemb:CoDiEmbTrainer",
+    ),
+    "conan": (
+        "Conan-embedding: hard negatives re-mined from the current model every N steps, "
+        "cross-GPU balancing loss",
+        "conan:ConanTrainer",
+    ),
+    "starbucks": (
+        "Starbucks: loss over a fixed list of (layer, dimension) pairs each step; optional "
+        "masked-autoencoder pre-training",
+        "starbucks:StarbucksTrainer",
+    ),
+    "cross-encoder": (
+        "a cross-encoder on graded pairs (the teacher dse distils; exports a CrossEncoder folder)",
+        "dse:CrossEncoderTrainer",
+    ),
+    "dse": (
+        "DSE: a bi-encoder student learns a cross-encoder teacher's pair scores",
+        "dse:DSETrainer",
+    ),
+    "defsent": (
+        "DefSent+: definition sentences mapped into a progressively built, quasi-isotropic "
+        "entry-embedding space (word<TAB>definition data)",
+        "defsent:DefSentTrainer",
+    ),
+    "merge": (
+        "Self Positioning: merge task vectors of trained variants with interpolation "
+        "weights found by SGD on a dev set",
+        "merge:MergeTrainer",
+    ),
+}
+for _name, (_desc, _trainer) in METHODS.items():
+    RECIPES[_name] = Recipe(_name, _desc, (), {}, "workbench.training.methods." + _trainer)
+
 INNER = ("simcse-unsup", "simcse-sup", "cosent", "angle", "angle-2023", "pcc")
 ANGLE_RECIPES = {"angle": "current", "angle-2023": "2023"}
 
@@ -121,13 +180,44 @@ def resolve_recipe(name: str, inner: str | None = None) -> tuple[str, str | None
     return key, None
 
 
+def trainer_class(recipe: str):
+    """The Trainer subclass that runs ``recipe`` (the standard Trainer for loss recipes)."""
+    from .loop import Trainer
+
+    spec = RECIPES[recipe].trainer
+    if spec is None:
+        return Trainer
+    module, _, cls = spec.partition(":")
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name and module.startswith(e.name):
+            raise UnknownNameError(
+                f"recipe {recipe!r} is declared but its trainer ({module}) is not installed "
+                "in this version of the workbench"
+            ) from None
+        raise
+    return getattr(mod, cls)
+
+
 def recipe_defaults(recipe: str, inner: str | None) -> dict[str, Any]:
     """Default hyper-parameters (lr, batch_size, max_len, data, epochs) of a recipe."""
+    if RECIPES[recipe].trainer is not None:
+        return dict(trainer_class(recipe).DEFAULTS)
     base = RECIPES[inner or recipe].defaults
     return dict(base)
 
 
+def recipe_options(recipe: str) -> dict[str, Any]:
+    """The method options a recipe takes (``--opt KEY=VALUE``) and their defaults."""
+    if RECIPES[recipe].trainer is not None:
+        return dict(trainer_class(recipe).OPTIONS)
+    return {}
+
+
 def accepted_kinds(recipe: str, inner: str | None) -> tuple[str, ...]:
+    if RECIPES[recipe].trainer is not None:
+        return tuple(trainer_class(recipe).ACCEPTS)
     return RECIPES[inner or recipe].accepts
 
 
