@@ -526,17 +526,7 @@ def paired_bootstrap(
     b, _ = _check_pair(pred_b, gold, where="system b")
     n = g.size
 
-    if subsets is None:
-        groups = [np.arange(n)]
-    else:
-        labels = np.asarray(subsets)
-        if labels.ndim != 1 or labels.size != n:
-            raise InvalidInputError(
-                f"subsets must give one label per pair: got shape {labels.shape} for {n} pairs"
-            )
-        codes, _ = pd.factorize(labels, use_na_sentinel=False)
-        groups = [np.flatnonzero(codes == k) for k in range(codes.max() + 1)]
-
+    groups = _groups(subsets, n)
     corr_a = _corr_1d(a, g, method)
     corr_b = _corr_1d(b, g, method)
     delta = 100.0 * (corr_a - corr_b)
@@ -552,11 +542,29 @@ def paired_bootstrap(
     if n_boot == 0:
         return result
 
+    deltas = _paired_deltas(a, b, g, groups, n_boot, seed, method)
+    result.update(delta_interval(deltas, ci))
+    return result
+
+
+def _groups(subsets: np.ndarray | None, n: int) -> list[np.ndarray]:
+    if subsets is None:
+        return [np.arange(n)]
+    labels = np.asarray(subsets)
+    if labels.ndim != 1 or labels.size != n:
+        raise InvalidInputError(
+            f"subsets must give one label per pair: got shape {labels.shape} for {n} pairs"
+        )
+    codes, _ = pd.factorize(labels, use_na_sentinel=False)
+    return [np.flatnonzero(codes == k) for k in range(codes.max() + 1)]
+
+
+def _paired_deltas(a, b, g, groups, n_boot: int, seed: int, method: str) -> np.ndarray:
     rng = np.random.default_rng(seed)
     sa, sb, sg = _Scores(a), _Scores(b), _Scores(g)
     deltas = np.empty(n_boot)
     start = 0
-    for size in _blocks(n_boot, n):
+    for size in _blocks(n_boot, g.size):
         stop = start + size
         idx = np.concatenate(
             [grp[rng.integers(0, grp.size, size=(size, grp.size))] for grp in groups],
@@ -567,16 +575,42 @@ def paired_bootstrap(
         rb = _pearson_rows(sb.resample(idx, method), rg)
         deltas[start:stop] = 100.0 * (ra - rb)
         start = stop
+    return deltas
 
+
+def paired_deltas(
+    pred_a: Any,
+    pred_b: Any,
+    gold: Any,
+    n_boot: int = 1000,
+    method: str = "spearman",
+    seed: int = 0,
+    subsets: np.ndarray | None = None,
+) -> np.ndarray:
+    """The ``n_boot`` replicates ``delta* = corr_a* - corr_b*`` (x100) of
+    :func:`paired_bootstrap` (NaN where a correlation is undefined). The resampled indices
+    depend only on ``seed``, the pair count and ``subsets``, so replicates of different
+    system pairs on the same gold pairs can be combined elementwise: averaged over tasks
+    (independent resamples of disjoint pairs) or over training seeds (the same resamples)."""
+    _check_name(method, METHODS, "correlation method")
+    _check_bootstrap_args(max(n_boot, 1), 0.95)
+    a, g = _check_pair(pred_a, gold, where="system a")
+    b, _ = _check_pair(pred_b, gold, where="system b")
+    return _paired_deltas(a, b, g, _groups(subsets, g.size), n_boot, seed, method)
+
+
+def delta_interval(deltas: np.ndarray, ci: float = 0.95) -> dict[str, float]:
+    """``lo``/``hi`` (percentile interval) and the two-sided ``p_value`` of bootstrap
+    replicates of a difference, as :func:`paired_bootstrap` reports them."""
+    deltas = np.asarray(deltas, dtype=float)
     deltas = deltas[np.isfinite(deltas)]
     if deltas.size == 0:
-        return result
-    result["lo"], result["hi"] = _percentiles(deltas, ci)
+        return {"lo": math.nan, "hi": math.nan, "p_value": math.nan}
+    lo, hi = _percentiles(deltas, ci)
     n_valid = deltas.size
     p_le = (1 + np.count_nonzero(deltas <= 0)) / (n_valid + 1)
     p_ge = (1 + np.count_nonzero(deltas >= 0)) / (n_valid + 1)
-    result["p_value"] = float(min(1.0, 2.0 * min(p_le, p_ge)))
-    return result
+    return {"lo": lo, "hi": hi, "p_value": float(min(1.0, 2.0 * min(p_le, p_ge)))}
 
 
 def williams_test(r12: float, r13: float, r23: float, n: int) -> tuple[float, float]:
