@@ -201,6 +201,7 @@ def test_dimension_marker_moves():
 def _builders() -> dict[str, object]:
     """One figure of every builder, on synthetic tidy frames shaped as the library makes
     them (several methods, facets, log axes, heatmaps, a secondary axis)."""
+    from workbench.plotting import compression as cp
     from workbench.plotting import geometry as gp
     from workbench.plotting import training as tp
 
@@ -277,6 +278,23 @@ def _builders() -> dict[str, object]:
             "isoscore": rng.uniform(0, 0.3, 8),
         }
     )
+    comp = pd.DataFrame(
+        [
+            {
+                "family": f,
+                "task": t,
+                "metric": m,
+                "codec": c,
+                "dim": d,
+                "bytes_per_vector": b,
+                "score": s - 10 * np.log2(384 / d) / 3,
+            }
+            for f, t, m in (("sts", "STSBenchmark", "spearman"), ("retrieval", "STSB", "ndcg@10"))
+            for c, per_dim, s in (("float32", 4, 82.0), ("int8", 1, 81.5), ("binary", 1 / 8, 78.0))
+            for d in (384, 192, 96, 48)
+            for b in [d * per_dim]
+        ]
+    )
     bars = pd.DataFrame(
         {
             "task": ["STSBenchmark", "avg"] * 2,
@@ -305,15 +323,17 @@ def _builders() -> dict[str, object]:
             mark=48,
         ),
         "layer_dim_grids": tp.layer_dim_grids(grids),
+        "compression_figure": cp.compression_figure(comp),
     }
 
 
 def test_every_builder_is_in_the_export_test():
+    from workbench.plotting import compression as cp
     from workbench.plotting import geometry as gp
     from workbench.plotting import training as tp
 
     builders = {"sts_bar", "projection_scatter", "similarity_histogram", "score_by_dimension"}
-    builders |= set(gp.__all__) | set(tp.__all__)
+    builders |= set(gp.__all__) | set(tp.__all__) | set(cp.__all__)
     assert builders <= {k.split("/")[0] for k in _builders()}
 
 

@@ -9,6 +9,7 @@ method and task, one vocabulary of names and labels, one- and two-column sizes).
   ``similarity_histogram``, ``score_by_dimension``
 - :mod:`.export`: ``save_figure``, ``full_figure``
 - :mod:`.geometry`, :mod:`.training`: the geometry and training figures
+- :mod:`.compression`: ``compression_figure`` (score against bytes per vector)
 
 Names are imported on first use, so ``import workbench.plotting`` does not import plotly.
 """
@@ -37,8 +38,9 @@ _EXPORTS = {
     "set_colors": "style",
     "task_label": "style",
     "axis_label": "style",
+    "compression_figure": "compression",
 }
-_SUBMODULES = ("sts", "space", "export", "style", "geometry", "training")
+_SUBMODULES = ("sts", "space", "export", "style", "geometry", "training", "compression")
 
 __all__ = sorted(_EXPORTS)
 
