@@ -95,6 +95,14 @@ def _add_encoder_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--batch-size", type=_positive_int, default=None)
     g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     g.add_argument("--dtype", default="auto", help="auto, float32, float16, bfloat16")
+    g.add_argument(
+        "--backend",
+        default="torch",
+        choices=["torch", "onnx", "onnx-int8"],
+        help="run a Hugging Face encoder in PyTorch (default) or ONNX Runtime (exported once "
+        "into the cache; onnx-int8 is dynamic int8 quantisation, an approximation); needs "
+        "pip install 'workbench[onnx]'",
+    )
     g.add_argument("--cache-dir", help="embedding cache folder (default $WORKBENCH_CACHE_DIR)")
     g.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
 
@@ -113,6 +121,8 @@ def _load(args):
         kwargs["device"] = args.device
     if args.dtype != "auto":
         kwargs["dtype"] = args.dtype
+    if getattr(args, "backend", "torch") != "torch":
+        kwargs["backend"] = args.backend
     return load_encoder(
         args.encoder, pooling=args.pooling, layer=args.layer, prompt=args.prompt, **kwargs
     )
