@@ -1,0 +1,97 @@
+"""`workbench study`: recipes side by side on one budget, cached, with paired significance."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from test_distributed import make_tiny_bert, write_data
+
+from workbench.errors import InvalidInputError
+from workbench.training import study as S
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tiny-study")
+    make_tiny_bert(folder / "model")
+    write_data(folder)
+    return folder
+
+
+def _study(tiny, out, **kw):
+    opts = dict(
+        base=str(tiny / "model"),
+        steps=2,
+        seeds=[1, 2],
+        out=out,
+        batch_size=4,
+        max_len=16,
+        lr=1e-3,
+        data=str(tiny / "graded.tsv"),
+        tasks=["STSBenchmark", "SICKRelatedness"],
+        max_pairs=40,
+        n_boot=50,
+        geometry_texts="trec",
+        geometry_max_n=60,
+        id_methods=("twonn",),
+        eval_data=str(tiny / "graded.tsv"),
+        device="cpu",
+        show_progress=False,
+    )
+    opts.update(kw)
+    return S.study(["cosent", "pcc"], **opts)
+
+
+def test_study_table_is_consistent_and_cached(tiny, tmp_path, monkeypatch):
+    res = _study(tiny, tmp_path / "study")
+    t = res.table.set_index("recipe")
+    assert list(t.index) == [f"base ({tiny / 'model'})", "cosent", "pcc"]
+    assert len(res.runs) == 4 and set(res.runs["seed"]) == {1, 2}
+    # the average is the mean of the tasks, within its interval
+    for _, row in t.iterrows():
+        assert row["avg"] == pytest.approx((row["STSBenchmark"] + row["SICKRelatedness"]) / 2)
+        assert row["avg_lo"] <= row["avg"] <= row["avg_hi"]
+    # a recipe's row is the mean over its seeds; d_base is that mean minus the base's
+    for recipe in ("cosent", "pcc"):
+        per_seed = res.runs[res.runs["recipe"] == recipe]
+        assert t.loc[recipe, "avg"] == pytest.approx(per_seed["avg"].mean())
+        assert t.loc[recipe, "d_base"] == pytest.approx(
+            t.loc[recipe, "avg"] - t.iloc[0]["avg"], abs=1e-9
+        )
+        assert 0 < t.loc[recipe, "p_base"] <= 1
+        assert t.loc[recipe, "retained@25%"] > 0
+    best = res.settings["best_baseline"]
+    other = "pcc" if best == "cosent" else "cosent"
+    assert t.loc[best, "avg"] >= t.loc[other, "avg"]
+    assert t.loc[other, "d_best_baseline"] == pytest.approx(
+        t.loc[other, "avg"] - t.loc[best, "avg"], abs=1e-9
+    )
+    assert json.loads((tmp_path / "study" / "study.json").read_text())["settings"]["steps"] == 2
+
+    # running it again trains nothing and measures nothing: everything comes from the folder
+    def boom(*a, **k):
+        raise AssertionError("recomputed")
+
+    monkeypatch.setattr("workbench.geometry.suite.measure_encoder", boom)
+    monkeypatch.setattr("workbench.evaluation.sts.predict", boom)
+    again = _study(tiny, tmp_path / "study")
+    np.testing.assert_allclose(
+        again.table.select_dtypes("number").to_numpy(),
+        res.table.select_dtypes("number").to_numpy(),
+    )
+
+
+def test_study_refuses_bad_input(tiny, tmp_path):
+    with pytest.raises(InvalidInputError, match="listed twice"):
+        S.study(["cosent", "cosent"], out=tmp_path)
+    with pytest.raises(InvalidInputError, match="seeds"):
+        S.study(["cosent"], seeds=[1, 1], out=tmp_path)
+    with pytest.raises(InvalidInputError, match="options for recipes not in the study"):
+        S.study(["cosent"], options={"pcc": {}}, out=tmp_path)
+    with pytest.raises(InvalidInputError, match="RECIPE.KEY=VALUE"):
+        S._parse_opts(["mine_every=3"])
+    assert S._parse_opts(["conan.mine-every=3", "conan.x=a"]) == {
+        "conan": {"mine_every": 3, "x": "a"}
+    }
