@@ -9,6 +9,9 @@
   checkpoints, resume, best-on-dev); see :mod:`.loop`.
 - :data:`RECIPES`: simcse-unsup, simcse-sup, cosent, angle, angle-2023, pcc, matryoshka,
   matryoshka2d; see :mod:`.recipes`. Losses, one per module with its paper: :mod:`.losses`.
+  The seed papers' methods (:data:`METHODS`: jtcse, simcse-2tier, codiemb, conan,
+  starbucks, cross-encoder, dse, defsent, merge), one module each: :mod:`.methods`.
+- :func:`study`: every recipe from one base on one budget, one table; see :mod:`.study`.
 - :func:`load_training_data` and :data:`DATASETS`: what ``--data`` accepts; see :mod:`.data`.
 - :func:`truncation_curve`, :func:`layer_dim_grid`: evaluate nested dims and layers.
 - The output folder is a sentence-transformers folder plus ``workbench_training.json``
@@ -21,23 +24,28 @@ from .analysis import layer_dim_grid, sts_scores, truncation_curve
 from .data import DATASETS, TrainingData, load_training_data
 from .export import export_encoder, read_training_info
 from .loop import StopTraining, TrainConfig, Trainer, TrainResult, train
-from .recipes import RECIPES, build_loss, resolve_recipe
+from .recipes import METHODS, RECIPES, build_loss, resolve_recipe
+from .study import StudyResult, describe_recipes, study
 
 __all__ = [
     "DATASETS",
+    "METHODS",
     "RECIPES",
     "StopTraining",
+    "StudyResult",
     "TrainConfig",
     "TrainResult",
     "Trainer",
     "TrainingData",
     "build_loss",
+    "describe_recipes",
     "export_encoder",
     "layer_dim_grid",
     "load_training_data",
     "read_training_info",
     "resolve_recipe",
     "sts_scores",
+    "study",
     "train",
     "truncation_curve",
 ]

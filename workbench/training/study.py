@@ -72,6 +72,8 @@ class StudyResult:
     runs: pd.DataFrame
     folders: dict[str, Path] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
+    #: one row per recipe (seed mean) and task: what ``workbench.plotting.sts_bar`` draws
+    sts: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def _repr_html_(self) -> str:  # pragma: no cover - notebook display
         return self.table.to_html(float_format=lambda v: f"{v:.2f}", na_rep="")
@@ -370,6 +372,20 @@ def study(
             row.update({"d_best_baseline": vb["delta"], "p_best_baseline": vb["p_value"]})
         table_rows.append(row)
     table = pd.DataFrame(table_rows)
+    proto_label = pairs.attrs["protocol"].label
+    long = [
+        {
+            "encoder": label,
+            "task": t,
+            "spearman": float(np.mean([m["sts"][t]["spearman"] for m in ms])),
+            "spearman_lo": float(np.mean([m["sts"][t]["lo"] for m in ms])),
+            "spearman_hi": float(np.mean([m["sts"][t]["hi"] for m in ms])),
+            "level": "all",
+            "protocol": proto_label,
+        }
+        for label, ms in [("base", [base_metrics]), *per_label.items()]
+        for t in tasks
+    ]
     settings = {
         "base": base,
         "steps": int(steps),
@@ -387,7 +403,34 @@ def study(
     }
     table.attrs["settings"] = settings
     _atomic_json(out / "study.json", {"settings": settings, "table": table.to_dict("records")})
-    return StudyResult(table=table, runs=runs, folders=folders, settings=settings)
+    return StudyResult(
+        table=table, runs=runs, folders=folders, settings=settings, sts=pd.DataFrame(long)
+    )
+
+
+def describe_recipes() -> pd.DataFrame:
+    """Every recipe: what it trains, the data kinds it takes, whether it is a seed-paper
+    method, and (for those) its options; an uninstalled method says so."""
+    from ..errors import WorkbenchError
+    from .recipes import METHODS, RECIPES, accepted_kinds, recipe_options
+
+    rows = []
+    for name, r in RECIPES.items():
+        try:
+            kinds = ", ".join(accepted_kinds(name, None)) or "the inner loss's"
+            opts = recipe_options(name)
+        except WorkbenchError:
+            kinds, opts = "(not installed)", {}
+        rows.append(
+            {
+                "recipe": name,
+                "paper method": name in METHODS,
+                "data kinds": kinds,
+                "what it trains": r.description,
+                "options": ", ".join(f"{k}={v!r}" for k, v in opts.items()),
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def _avg(m: dict[str, Any], tasks: list[str]) -> float:
