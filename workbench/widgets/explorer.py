@@ -10,6 +10,10 @@ transforms), up to the widest method's size; a narrower method keeps all of its 
 dimensions when k exceeds them, and the status line says so (GloVe's 50 never cap
 MiniLM's 384). The histograms and neighbours are recomputed and the marker on the
 truncation curve moves to k.
+
+The embedding space (the first method's, at k, by PCA) is a plotly scatter up to
+``webgl_threshold`` sentences and, above, a WebGL scatter (:mod:`.scatter`, jupyter-scatter)
+linked to a table: select points to list their sentences and STS pairs.
 """
 
 from __future__ import annotations
@@ -73,8 +77,10 @@ class EmbeddingExplorer:
         workspace: Workspace | None = None,
         data_dir: str | os.PathLike | None = None,
         update: bool = True,
+        webgl_threshold: int | None = None,
     ) -> None:
         from ..datasets import STS_TASKS
+        from .scatter import WEBGL_THRESHOLD
 
         _ui.enable_colab_widgets()
         self.quick = quick_mode() if quick is None else quick
@@ -93,6 +99,8 @@ class EmbeddingExplorer:
         self.curve: pd.DataFrame | None = None
         self.hist_figure = None
         self.curve_figure = None
+        self.webgl_threshold = WEBGL_THRESHOLD if webgl_threshold is None else webgl_threshold
+        self.space = None  # the embedding space: a plotly figure or a scatter.PointsView
         self._emb: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._pairs: pd.DataFrame | None = None
         self._sentences: list[str] = []
@@ -131,6 +139,7 @@ class EmbeddingExplorer:
         self.neighbours_html = W.HTML("")
         self.hist_out = W.Output(layout=W.Layout(width="55%"))
         self.curve_out = W.Output(layout=W.Layout(width="45%"))
+        self.space_out = W.Output(layout=W.Layout(width="100%"))
         self.log_out = W.Output()
         for w, cls in (
             (self.dataset, "wb-ex-dataset"),
@@ -141,6 +150,7 @@ class EmbeddingExplorer:
             (self.neighbours_html, "wb-ex-neighbours"),
             (self.hist_out, "wb-ex-hist"),
             (self.curve_out, "wb-ex-curve"),
+            (self.space_out, "wb-ex-space"),
         ):
             w.add_class(cls)
         self.widget = W.VBox(
@@ -154,6 +164,7 @@ class EmbeddingExplorer:
                 self.log_out,
                 self.neighbours_html,
                 W.HBox([self.hist_out, self.curve_out], layout=W.Layout(width="100%")),
+                self.space_out,
             ]
         )
         self.widget.add_class("wb-app")
@@ -276,12 +287,69 @@ class EmbeddingExplorer:
         _ui.show_figure(self.hist_out, self.hist_figure)
         _ui.show_figure(self.curve_out, self.curve_figure)
         self.update_neighbours()
+        self.update_space()
         kept = self.kept()
         scores = ", ".join(
             f"{m} {v:.1f}" + (f" (all {kept[m]} dims)" if kept[m] < k else "")
             for m, v in at.items()
         )
         self.progress.done(f"k={k}: Spearman {scores} (curve point at or below k)")
+
+    def update_space(self) -> None:
+        """The first method's space at k (PCA), its sentences linked to their pairs."""
+        from ..plotting.space import project
+        from .scatter import PointsView, space_view
+
+        if self._pairs is None or not self._emb:
+            return
+        name, (e1, e2) = next(iter(self._emb.items()))
+        pairs = self._pairs
+        texts = pairs["sentence1"].tolist() + pairs["sentence2"].tolist()
+        uniq = pd.unique(pd.Series(texts, dtype=object))
+        first = pd.Series(np.arange(len(texts))).groupby(texts, sort=False).first()
+        pool = np.vstack([self._cut(e1), self._cut(e2)])[first.loc[uniq].to_numpy()]
+        gold = pd.concat([pairs["score"], pairs["score"]], ignore_index=True)
+        points = pd.DataFrame({"text": uniq})
+        points["subset"] = (
+            pd.concat([pairs["subset"], pairs["subset"]], ignore_index=True)
+            .groupby(texts, sort=False)
+            .first()
+            .loc[uniq]
+            .to_numpy()
+        )
+        points["gold score"] = gold.groupby(texts, sort=False).mean().loc[uniq].to_numpy()
+        xy = project(pool, "pca", seed=self.workspace.seed)
+        points.insert(0, "x", xy[:, 0])
+        points.insert(1, "y", xy[:, 1])
+        linked = pairs[["subset", "sentence1", "sentence2", "score"]].copy()
+        for m, (a, b) in self._emb.items():
+            a, b = self._cut(a), self._cut(b)
+            a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+            b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
+            linked[f"cos {m}"] = np.einsum("ij,ij->i", a, b)
+        color = "subset" if points["subset"].nunique() > 1 else "gold score"
+        title = (
+            f"{name}'s space at k={self.n_dims} "
+            f"(PCA of the {task_label(self.dataset.value)} sentences)"
+        )
+        try:
+            self.space = space_view(
+                points, linked, color_by=color, title=title, threshold=self.webgl_threshold
+            )
+        except WorkbenchError as e:  # jupyter-scatter missing: the plotly scatter still shows
+            self.message.info(str(e))
+            self.space = space_view(points, linked, color_by=color, title=title, threshold=10**9)
+        if isinstance(self.space, PointsView):
+            from IPython import get_ipython
+            from IPython.display import display
+
+            if get_ipython() is None:  # plain Python: nothing renders it (as show_figure)
+                return
+            self.space_out.clear_output(wait=True)
+            with self.space_out:
+                display(self.space.widget)
+        else:
+            _ui.show_figure(self.space_out, self.space)
 
     def _kept_text(self) -> str:
         kept = self.kept()
