@@ -238,7 +238,7 @@ def study(
     lr: float | None = None,
     data: str | None = None,
     options: dict[str, dict[str, Any]] | None = None,
-    tasks: Sequence[str] = STUDY_TASKS,
+    tasks: Sequence[str] | None = None,
     protocol: str = "simcse",
     max_pairs: int | None = None,
     n_boot: int = 1000,
@@ -253,6 +253,7 @@ def study(
 ) -> StudyResult:
     """Train every recipe in ``recipes`` from ``base`` for ``steps`` steps per seed and
     measure all of them (and the base) the same way; see the module docstring.
+    ``tasks``: STS tasks (default all seven, :data:`STUDY_TASKS`).
 
     ``batch_size``/``max_len``/``lr``: the same for every recipe (``None``: each recipe's
     default). ``data``: one dataset for every recipe that accepts its kind (the others keep
@@ -279,7 +280,7 @@ def study(
     unknown = set(options or {}) - set(labels)
     if unknown:
         raise InvalidInputError(f"options for recipes not in the study: {sorted(unknown)}")
-    tasks = list(tasks)
+    tasks = list(tasks or STUDY_TASKS)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     data_kind = load_training_data(data).kind if data else None
