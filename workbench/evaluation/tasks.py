@@ -125,6 +125,10 @@ class Task:
     chance: float
     scorer: Callable[[np.ndarray], dict[str, float]] = field(repr=False)
     info: dict[str, Any] = field(default_factory=dict)
+    #: the scorer's index structure, for scoring with another similarity (Hamming, a float
+    #: query against compressed documents: :mod:`workbench.compression`). Retrieval:
+    #: ``queries`` and ``docs`` (rows of ``texts``) and ``relevant`` (doc positions per query)
+    parts: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def score(self, emb: Any) -> dict[str, float]:
         emb = np.asarray(emb)
@@ -515,7 +519,15 @@ def _retrieval_task(name: str, data_dir, max_n, seed) -> Task:
         return {"score": 100 * ndcg, "mrr@10": 100 * mrr}
 
     return Task(
-        "retrieval", name, texts, "ndcg@10", len(queries), 0.0, scorer, {"n_docs": len(docs)}
+        "retrieval",
+        name,
+        texts,
+        "ndcg@10",
+        len(queries),
+        0.0,
+        scorer,
+        {"n_docs": len(docs)},
+        parts={"queries": qi, "docs": di, "relevant": relevant},
     )
 
 
