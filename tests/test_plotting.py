@@ -324,16 +324,47 @@ def _builders() -> dict[str, object]:
         ),
         "layer_dim_grids": tp.layer_dim_grids(grids),
         "compression_figure": cp.compression_figure(comp),
+        **_compare_builders(rng),
+    }
+
+
+def _compare_builders(rng) -> dict[str, object]:
+    """The figures of workbench.plotting.compare, on frames shaped as workbench.compare
+    makes them (a layer x layer CKA grid; a pair table of two methods)."""
+    from workbench.plotting import compare as cmp
+
+    cka = pd.DataFrame(
+        [
+            {"encoder_a": "A", "layer_a": i, "encoder_b": "A", "layer_b": j, "n": 50,
+             "cka": 1.0 / (1 + abs(i - j)), "debiased": False}
+            for i in range(4)
+            for j in range(4)
+        ]
+    )  # fmt: skip
+    pairs = pd.DataFrame(
+        {
+            "sentence1": [f"a sentence {i}" for i in range(40)],
+            "sentence2": [f"another sentence {i}" for i in range(40)],
+            "gold": rng.uniform(0, 5, 40),
+            "residual:m1": rng.uniform(-0.5, 0.5, 40),
+            "residual:m2": rng.uniform(-0.8, 0.8, 40),
+        }
+    )
+    pairs.attrs["methods"] = ["m1", "m2"]
+    return {
+        "layer_cka_heatmap": cmp.layer_cka_heatmap(cka),
+        "pair_residuals": cmp.pair_residuals(pairs, highlight=3),
     }
 
 
 def test_every_builder_is_in_the_export_test():
+    from workbench.plotting import compare as cmp
     from workbench.plotting import compression as cp
     from workbench.plotting import geometry as gp
     from workbench.plotting import training as tp
 
     builders = {"sts_bar", "projection_scatter", "similarity_histogram", "score_by_dimension"}
-    builders |= set(gp.__all__) | set(tp.__all__) | set(cp.__all__)
+    builders |= set(gp.__all__) | set(tp.__all__) | set(cp.__all__) | set(cmp.__all__)
     assert builders <= {k.split("/")[0] for k in _builders()}
 
 

@@ -9,6 +9,7 @@ method and task, one vocabulary of names and labels, one- and two-column sizes).
   ``similarity_histogram``, ``score_by_dimension``
 - :mod:`.export`: ``save_figure``, ``full_figure``
 - :mod:`.geometry`, :mod:`.training`: the geometry and training figures
+- :mod:`.compare`: ``layer_cka_heatmap``, ``pair_residuals`` (comparing spaces and pairs)
 - :mod:`.compression`: ``compression_figure`` (score against bytes per vector)
 
 Names are imported on first use, so ``import workbench.plotting`` does not import plotly.
@@ -40,7 +41,7 @@ _EXPORTS = {
     "axis_label": "style",
     "compression_figure": "compression",
 }
-_SUBMODULES = ("sts", "space", "export", "style", "geometry", "training", "compression")
+_SUBMODULES = ("sts", "space", "export", "style", "geometry", "training", "compression", "compare")
 
 __all__ = sorted(_EXPORTS)
 
@@ -52,8 +53,8 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
         globals()[name] = value
         return value
-    # builders of the geometry and training modules are reachable here too, when present
-    for sub in ("geometry", "training"):
+    # builders of the geometry, training and compare modules are reachable here too
+    for sub in ("geometry", "training", "compare"):
         try:
             module = importlib.import_module(f"{__name__}.{sub}")
         except ModuleNotFoundError as e:

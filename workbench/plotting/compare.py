@@ -82,7 +82,7 @@ def pair_residuals(
     fig = go.Figure()
     for m in methods:
         fig.add_trace(
-            go.Scattergl(
+            go.Scatter(
                 x=df["gold"],
                 y=df[f"residual:{m}"],
                 mode="markers",
