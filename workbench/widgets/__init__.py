@@ -5,6 +5,9 @@
   against a baseline, a bar chart and the embedding space, for methods you pick.
 - :func:`explore` (:class:`~.explorer.EmbeddingExplorer`): nearest neighbours, positive vs
   random similarity, and a dimension slider on the truncation curve.
+- :func:`browse_pairs` (:class:`~.pairs.PairBrowser`): STS pairs sorted by a method's rank
+  residual or by disagreement; a selected pair shows its sentences, gold, every method's
+  prediction and the sentences' nearest neighbours (also a section of the dashboard).
 - :mod:`.core`: the logic without widgets (``Method``, ``Workspace``, ``significance``, ...).
 
 Names are imported on first use: ``workbench.widgets.core`` works without ipywidgets.
@@ -20,6 +23,8 @@ _EXPORTS = {
     "CompareDashboard": "dashboard",
     "explore": "explorer",
     "EmbeddingExplorer": "explorer",
+    "browse_pairs": "pairs",
+    "PairBrowser": "pairs",
     "Method": "core",
     "Workspace": "core",
     "significance": "core",
@@ -32,7 +37,7 @@ __all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("core", "dashboard", "explorer"):
+    if name in ("core", "dashboard", "explorer", "pairs"):
         return importlib.import_module(f"{__name__}.{name}")
     if name in _EXPORTS:
         module = importlib.import_module(f"{__name__}.{_EXPORTS[name]}")

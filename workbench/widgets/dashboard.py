@@ -228,6 +228,18 @@ class CompareDashboard:
         self.scatter_out.add_class("wb-scatter")
         self.log_out = W.Output()  # tqdm bars of long encodes land here (cleared when done)
         self.log_out.add_class("wb-log")
+        # the pair browser, collapsed: it draws (and embeds neighbours) only when opened
+        from .pairs import PairBrowser
+
+        self.pair_browser = PairBrowser(n_rows=20)
+        self.pair_browser.active = False
+        self.pairs_section = W.Accordion(children=[self.pair_browser.widget])
+        self.pairs_section.set_title(0, "Pairs: where each method errs, where methods disagree")
+        self.pairs_section.selected_index = None
+        self.pairs_section.add_class("wb-pairs-section")
+        self.pairs_section.observe(
+            lambda ch: self.pair_browser.activate(ch["new"] is not None), names="selected_index"
+        )
 
         for w, cls in (
             (self.encoder, "wb-encoder"),
@@ -277,6 +289,7 @@ class CompareDashboard:
                 self.log_out,
                 self.table_html,
                 W.HBox([self.bar_out, self.scatter_out], layout=W.Layout(width="100%")),
+                self.pairs_section,
             ]
         )
         self.widget.add_class("wb-app")
@@ -533,10 +546,35 @@ class CompareDashboard:
             note += f"; first {max_pairs} pairs per subset (reduced run)"
         self.table_html.value = _ui.df_html(table) + f'<div class="wb-caption">{note}</div>'
         _ui.show_figure(self.bar_out, bar)
+        self._update_pairs(preds, tasks, max_pairs, agg)
         if failed:
             self.message.error("; ".join(failed))
         self.progress.done(f"{len(frames)} method(s) × {len(tasks)} task(s)")
         return True
+
+    def _update_pairs(self, preds, tasks, max_pairs, agg: str) -> None:
+        """Feed the pair browser the predictions just scored (ranked as the table's
+        aggregation correlates them); a failure here never costs the table."""
+        from ..compare.pairs import PairSpace
+
+        try:
+            pairs = self.workspace.pairs(tasks, max_pairs)
+            protocol = pairs.attrs.get("protocol")
+            if protocol is not None and protocol.aggregation != agg:
+                protocol = protocol.override(aggregation=agg)
+            texts = {
+                t: list(pd.concat([g["sentence1"], g["sentence2"]]))
+                for t, g in pairs.groupby("task", sort=False)
+            }
+            embedders = {
+                m.name: (lambda tx, m=m: self.workspace.embed(m, tx))
+                for m in self.methods
+                if m.name in preds
+            }
+            self.pair_browser.set_predictions(preds, protocol, space=PairSpace(texts, embedders))
+        except Exception as e:
+            log.exception("pair browser update failed")
+            self.pair_browser.message.error(f"pairs failed: {_ui_error(e)}")
 
     def update_space(self, clear_message: bool = True) -> bool:
         """Recompute the embedding-space scatter from its controls."""
