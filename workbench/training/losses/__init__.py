@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from .angle import AnglELoss, angle_similarity
 from .base import EmbeddingLoss
+from .codiemb import CoDiEmbLoss
+from .conan import ConanLoss
 from .cosent import CoSENTLoss
 from .matryoshka import MatryoshkaLoss
 from .matryoshka2d import Matryoshka2dLoss, Matryoshka2dPlan
@@ -26,7 +28,9 @@ from .simcse import SimCSELoss
 
 __all__ = [
     "AnglELoss",
+    "CoDiEmbLoss",
     "CoSENTLoss",
+    "ConanLoss",
     "EmbeddingLoss",
     "Matryoshka2dLoss",
     "Matryoshka2dPlan",
