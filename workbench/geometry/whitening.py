@@ -99,9 +99,44 @@ class Whitening(TransformerMixin, BaseEstimator):
         self.eps = eps
 
     def fit(self, X: Any, y: Any = None) -> Whitening:
-        method = resolve_method(self.method)
         X = as_embeddings(X, what="whitening reference embeddings", min_rows=2)
         n, d = X.shape
+        mean = X.mean(axis=0)
+        Xc = X - mean
+        return self._fit_moments(mean, (Xc.T @ Xc) / (n - 1))
+
+    @classmethod
+    def from_moments(
+        cls,
+        mean: Any,
+        cov: Any,
+        n: int | None = None,
+        method: str = "zca",
+        n_components: int | None = None,
+        eps: float = 1e-5,
+    ) -> Whitening:
+        """A transformer fitted from the reference's mean and covariance (ddof=1) alone, e.g.
+        streamed over a corpus larger than memory (:mod:`workbench.corpus.streaming`); the
+        same transform as :meth:`fit` on the rows those moments came from. ``n`` (the
+        number of rows) is only checked (at least 2)."""
+        if n is not None and n < 2:
+            raise InvalidInputError(f"whitening needs moments of at least 2 rows, got {n}")
+        mean = np.asarray(mean, dtype=np.float64)
+        cov = np.asarray(cov, dtype=np.float64)
+        d = mean.shape[0] if mean.ndim == 1 else -1
+        if mean.ndim != 1 or cov.shape != (d, d):
+            raise InvalidInputError(
+                f"from_moments needs a (d,) mean and a (d, d) covariance, got {mean.shape} "
+                f"and {cov.shape}"
+            )
+        if not (np.isfinite(mean).all() and np.isfinite(cov).all()):
+            raise InvalidInputError("from_moments: the mean or covariance holds NaN/inf")
+        self = cls(method, n_components=n_components, eps=eps)
+        return self._fit_moments(mean, (cov + cov.T) / 2)
+
+    def _fit_moments(self, mean: np.ndarray, cov: np.ndarray) -> Whitening:
+        method = resolve_method(self.method)
+        d = mean.shape[0]
         if not np.isfinite(self.eps) or self.eps < 0:
             raise InvalidInputError(f"eps must be a finite number >= 0, got {self.eps}")
         k = d if self.n_components is None else check_k(self.n_components, d, "n_components")
@@ -110,9 +145,8 @@ class Whitening(TransformerMixin, BaseEstimator):
                 "cholesky whitening keeps every dimension (its rows are not ordered by "
                 "variance); use pca/zca/bert with n_components instead"
             )
-        self.mean_ = X.mean(axis=0)
-        Xc = X - self.mean_
-        S = (Xc.T @ Xc) / (n - 1)
+        self.mean_ = mean
+        S = np.array(cov, dtype=np.float64)
         S[np.diag_indices(d)] += self.eps
         if method in ("pca-cor", "zca-cor"):
             # the correlation matrix of the regularised covariance, regularised again by eps
