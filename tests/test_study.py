@@ -95,3 +95,23 @@ def test_study_refuses_bad_input(tiny, tmp_path):
     assert S._parse_opts(["conan.mine-every=3", "conan.x=a"]) == {
         "conan": {"mine_every": 3, "x": "a"}
     }
+
+
+def test_train_cli_lists_recipes_and_refuses_unknown_options(capsys, tmp_path):
+    from workbench.cli import main
+    from workbench.training.recipes import METHODS, RECIPES
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = capsys.readouterr().out
+    for name in RECIPES:  # every recipe, seed-paper methods included, with what it trains
+        assert f"  {name} " in text
+    assert set(METHODS) <= set(RECIPES)
+    rc = main(["train", "--recipe", "cosent", "--out", str(tmp_path / "r"), "--opt", "x=1"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1
+    assert "does not take option(s) x" in err and "no options" in err
+    rc = main(["train", "--recipe", "nope", "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "unknown recipe 'nope'" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "r").exists()
