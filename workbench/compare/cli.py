@@ -43,7 +43,8 @@ def cmd_compare_spaces(args) -> int:
     from ..geometry.corpora import load_texts
     from .spaces import compare_spaces, layer_cka
 
-    load_texts(args.texts, data_dir=args.data_dir, max_n=1)  # bad names fail before loading
+    # bad corpus names, too few texts and k >= n fail before a model is loaded
+    texts = load_texts(args.texts, data_dir=args.data_dir, max_n=args.max_texts, seed=args.seed)
     if args.k < 1:
         raise InvalidInputError(f"--k must be at least 1, got {args.k}")
     if args.layers_a or args.layers_b:
@@ -76,22 +77,29 @@ def cmd_compare_spaces(args) -> int:
         return 0
     if not args.b:
         raise InvalidInputError("--b is required (or give --layers-a for a layer x layer CKA)")
+    if len(texts) < 4:
+        raise InvalidInputError(f"need at least 4 texts to compare spaces, got {len(texts)}")
+    if args.k >= len(texts):
+        raise InvalidInputError(
+            f"--k {args.k} needs more than {args.k} texts (each text's neighbours are the "
+            f"others); {args.texts} gives {len(texts)}: choose --k <= {len(texts) - 1}"
+        )
     enc_a = _encoder(args.a, args.layer_a, args.pooling_a, args)
     enc_b = _encoder(args.b, args.layer_b, args.pooling_b, args)
     rec = compare_spaces(
         enc_a,
         enc_b,
         k=args.k,
-        texts=args.texts,
+        texts=texts,
         transform_a=args.transform_a,
         transform_b=args.transform_b,
         n_anchors=args.n_anchors,
-        max_texts=args.max_texts,
         seed=args.seed,
         fit_on=args.fit_on,
         data_dir=args.data_dir,
         cache=_cache(args),
     )
+    rec["texts"] = args.texts
     if args.json:
         print(json.dumps(records(_frame([rec]))[0]))
         return 0

@@ -85,6 +85,9 @@ class PairBrowser:
         self._stale = False
         sty = {"description_width": "initial"}
         self.message = _ui.MessageArea()
+        # inside the dashboard, ".wb-message" must keep naming the dashboard's one area
+        self.message.widget.remove_class("wb-message")
+        self.message.widget.add_class("wb-pairs-message")
         self.sort_by = W.Dropdown(
             options=list(SORT_OPTIONS),
             value="residual",
