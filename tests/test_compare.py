@@ -138,11 +138,10 @@ def test_procrustes_residual_is_two_minus_twice_the_nuclear_norm():
 
 
 def test_knn_overlap_and_relative_similarity_by_hand():
-    # four points on a line in a; in b the last two swap places: the neighbour sets by hand
+    # four directions in a (angles 0, .10, .29, .54 rad); in b the last two swap places.
+    # Nearest other row by cosine: a -> [1, 0, 1, 2], b -> [1, 0, 3, 1]: rows 2 and 3 differ
     a = np.array([[1.0, 0.0], [1.0, 0.1], [1.0, 0.3], [1.0, 0.6]])
     b = np.array([[1.0, 0.0], [1.0, 0.1], [1.0, 0.6], [1.0, 0.3]])
-    # k=1 (cosine): a: 0->1, 1->0, 2->1, 3->2; b: 0->1, 1->0, 2->3, 3->1 -> 2 of 4 differ...
-    # row 2: a says 1, b (row 2 is now at 0.6) says 3: differ; row 3: a 2, b 1: differ
     assert knn_overlap(a, b, k=1) == pytest.approx(0.5)
     # relative representations with anchors rows 0 and 1, by hand
     unit = lambda m: m / np.linalg.norm(m, axis=1, keepdims=True)  # noqa: E731

@@ -20,7 +20,10 @@ text; the dimensions may differ. All are symmetric in the two spaces.
 - **Relative-representation similarity** (Moschella et al., ICLR 2023): each text becomes
   its vector of cosines to the same anchor texts in each space; the mean over texts of the
   cosine between its two relative vectors. 1 when the spaces agree up to an angle-preserving
-  map. Anchors: ``n_anchors`` texts drawn with ``seed`` (300, as the authors' demo).
+  map. Anchors: ``n_anchors`` texts drawn with ``seed`` (300, as the authors' demo). The
+  relative vectors are not centred (the paper's definition), so a space whose cosines are all
+  near 1 (averaged GloVe vectors) gives nearly constant relative vectors and a low value
+  against any other space: MiniLM vs GloVe on the STS-B test sentences 0.25, with CKA 0.45.
 """
 
 from __future__ import annotations
