@@ -108,10 +108,12 @@ def pair_residuals(
     fig.update_layout(
         height=height,
         xaxis=dict(title="gold score"),
-        yaxis=dict(title="rank residual (prediction − gold) / n", range=[-1, 1]),
+        yaxis=dict(title="rank residual", range=[-1, 1]),
     )
     return style.finish(
         fig,
         "pair_residuals",
-        title if title is not None else "Where each method ranks a pair, against its gold score",
+        title
+        if title is not None
+        else "Rank residual of each pair: (rank of prediction − rank of gold) / n",
     )

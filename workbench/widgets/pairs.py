@@ -38,6 +38,7 @@ _CSS = """
 <style>
 .wb-pairs-list select { font-family: var(--jp-code-font-family, monospace); font-size: 12px; }
 .wb-pair-detail .wb-sent { background: #f6f6f6; padding: 4px 8px; margin: 2px 0; }
+.wb-pair-detail table.wb-neigh td, .wb-pair-detail table.wb-neigh th { text-align: left; }
 </style>
 """
 
