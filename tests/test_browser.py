@@ -444,3 +444,162 @@ def test_dashboard_as_voila_page(tmp_path, senteval_dir, socket_dir):
     assert (tmp_path / "voila.png").stat().st_size > 10_000
     if os.environ.get("WORKBENCH_UPDATE_SCREENSHOTS") == "1":
         _keep_screenshot(tmp_path / "voila.png")
+
+
+# ------------------------------------------------------------------ points at scale (WebGL)
+
+_POINTS_CELL = """\
+import time
+_t0 = time.perf_counter()
+from workbench.widgets.scatter import corpus_view
+view = corpus_view(encoder="glove-6b-50d", projection="pca", max_rows=8)
+print(f"corpus view built in {time.perf_counter() - _t0:.1f} s")
+view
+"""
+
+
+def _drawn_box(png: bytes) -> tuple[float, float, float, float, float]:
+    """Fraction of non-white pixels in a screenshot of the map, and their bounding box as
+    fractions of its width and height: the points were drawn, and where."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    img = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
+    ink = img < 235
+    if not ink.any():
+        return 0.0, 0.0, 0.0, 0.0, 0.0
+    ys, xs = np.nonzero(ink)
+    h, w = ink.shape
+    return ink.mean(), xs.min() / w, ys.min() / h, xs.max() / w, ys.max() / h
+
+
+def test_points_at_scale_in_voila(tmp_path, senteval_dir, socket_dir):
+    """Every sentence of the shared data (~199k points, GloVe, PCA) in the WebGL view, served
+    by Voila; a box drawn with the mouse in lasso mode lists the selected sentences and
+    their STS pairs. Chromium has no GPU here: WebGL runs on SwiftShader."""
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium; .ci/prepare does it)")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="python playwright is not installed (pip install playwright)"
+    )
+    pytest.importorskip("voila", reason="voila is not installed (pip install voila)")
+    pytest.importorskip("jscatter", reason="jupyter-scatter is not installed (.[scatter])")
+    nbformat = pytest.importorskip("nbformat")
+    from workbench.widgets.scatter import corpus_points
+
+    root = tmp_path / "points"
+    root.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(_POINTS_CELL)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    nbformat.write(nb, root / "points.ipynb")
+    port = _free_port()
+    env = dict(
+        os.environ,
+        JUPYTER_CONFIG_DIR=str(tmp_path / "jupyter-config"),
+        JUPYTER_RUNTIME_DIR=str(socket_dir),
+    )
+    log = tmp_path / "voila.log"
+    timings: dict[str, float] = {}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "voila",
+                "--no-browser",
+                f"--port={port}",
+                "--Voila.ip=127.0.0.1",
+                "--KernelManager.transport=ipc",
+                str(root / "points.ipynb"),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=root,
+            start_new_session=True,
+        )
+    shot = tmp_path / "points.png"
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/voila/static/", proc, log, any_status=True)
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1700})
+                t0 = time.monotonic()
+                page.goto(f"http://127.0.0.1:{port}/", wait_until="commit", timeout=120_000)
+                page.wait_for_selector(".wb-points .wb-points-count", timeout=240_000)
+                timings["page until the widget"] = time.monotonic() - t0
+                canvas = page.locator(".wb-points-plot canvas").first
+                canvas.wait_for(timeout=60_000)
+                t1 = time.monotonic()
+                page.mouse.move(2, 2)  # no tooltip or reticle over the map
+                drawn = _drawn_box(canvas.screenshot())
+                while drawn[0] < 0.01 and time.monotonic() - t1 < 60:
+                    page.wait_for_timeout(250)
+                    drawn = _drawn_box(canvas.screenshot())
+                timings["widget until points drawn"] = time.monotonic() - t1
+                assert drawn[0] >= 0.01, f"the map shows no points ({drawn})"
+                caption = page.locator(".wb-points .wb-caption").first.inner_text()
+                built = page.locator("text=corpus view built in").inner_text().strip()
+                count = page.locator(".wb-points-count").inner_text()
+                assert "no point selected" in count
+
+                # lasso mode from the toolbar, then a box (the view's lasso type) dragged over
+                # the middle of the drawn cloud
+                page.get_by_title("Activate lasso selection").click()
+                box = canvas.bounding_box()
+                _, x0, y0, x1, y1 = drawn
+                fx = (x0 + 0.30 * (x1 - x0), x0 + 0.50 * (x1 - x0))
+                fy = (y0 + 0.40 * (y1 - y0), y0 + 0.60 * (y1 - y0))
+                ax, ay = box["x"] + fx[0] * box["width"], box["y"] + fy[0] * box["height"]
+                bx, by = box["x"] + fx[1] * box["width"], box["y"] + fy[1] * box["height"]
+                page.mouse.move(ax, ay)
+                page.mouse.down()
+                for i in range(1, 11):
+                    page.mouse.move(ax + (bx - ax) * i / 10, ay + (by - ay) * i / 10)
+                t2 = time.monotonic()
+                page.mouse.up()
+                page.wait_for_function(
+                    "() => /^[0-9,]+ points? selected/.test("
+                    "document.querySelector('.wb-points .wb-points-count').innerText)",
+                    timeout=60_000,
+                )
+                timings["mouse up until the table changed"] = time.monotonic() - t2
+                page.mouse.move(2, 2)
+                page.wait_for_timeout(300)
+                page.locator(".wb-points").screenshot(path=str(shot))
+                count = page.locator(".wb-points-count").inner_text()
+                pairs_count = page.locator(".wb-points-pairs-count").inner_text()
+                rows = page.evaluate(_TABLE_CELLS, ".wb-points table.wb-points-sel")
+            except Exception as exc:
+                page.screenshot(path=str(tmp_path / "failure.png"))
+                raise AssertionError(
+                    f"{type(exc).__name__}: {exc}\n(screenshot {tmp_path / 'failure.png'})\n"
+                    f"--- voila log ---\n{log.read_text()[-3000:]}"
+                ) from exc
+            finally:
+                browser.close()
+    finally:
+        _stop(proc)
+    print(f"\npoints at scale: {built}; " + "; ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
+
+    # the view holds the whole corpus, counted here from the loaders
+    points, _ = corpus_points(data_dir=senteval_dir)
+    assert f"{len(points):,} points" in caption and len(points) > 150_000, caption
+    n = int(count.split(" point")[0].replace(",", ""))
+    assert 0 < n < len(points), count  # a region: some points, not all
+    listed = rows["rows"]
+    assert rows["head"][:2] == ["text", "dataset"] and 0 < len(listed) <= min(n, 8)
+    known = set(zip(points["text"], points["dataset"]))
+    for text, dataset, *_ in listed:  # texts cut to 140 characters end with "…"
+        assert text.endswith("…") or (text, dataset) in known, (text, dataset)
+    n_pairs = int(pairs_count.split(" STS pair")[0].replace(",", ""))
+    sts_tasks = {"STS12", "STS13", "STS14", "STS15", "STS16", "STS-B", "SICK-R"}
+    if any(d in sts_tasks for _, d, *_ in listed):
+        assert n_pairs > 0, pairs_count
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("WORKBENCH_UPDATE_SCREENSHOTS") == "1":
+        _keep_screenshot(shot)

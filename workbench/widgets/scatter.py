@@ -71,10 +71,12 @@ def corpus_points(
 
     ``tasks``: STS, classification or pair task names (default: every task present in the
     data folder). Returns ``(points, pairs)``: ``points`` has one row per distinct sentence
-    of each dataset with ``text, dataset, kind, split, label, gold score`` (``split`` the
+    of each dataset with ``text, dataset, kind, split, label, gold score`` (``dataset`` the
+    task's short label as in every figure: STS-B, SICK-R, SST-2; ``split`` the
     first split it is in; ``gold score`` the mean gold of its STS pairs, NaN elsewhere;
     ``label`` the class name of a classification sentence); ``pairs`` holds every STS pair
-    (``task, subset, split, sentence1, sentence2, score``), which :class:`PointsView` links
+    (``task, subset, split, sentence1, sentence2, score``, ``task`` labelled as ``dataset``),
+    which :class:`PointsView` links
     to the selected sentences. A split the folder lacks (SNLI train in the SentEval layout)
     is left out; a task the folder lacks raises DataNotFoundError.
     """
@@ -93,6 +95,7 @@ def corpus_points(
         resolve_sts_task,
     )
     from ..errors import DataNotFoundError, UnknownNameError
+    from ..plotting.style import task_label
 
     if tasks is None:
         av = available(data_dir)
@@ -130,7 +133,7 @@ def corpus_points(
                 [load_sts(task, s, data_dir=data_dir) for s in STS_SPLITS[task] if s != "all"],
                 ignore_index=True,
             )
-            sts_pairs.append(df[list(_PAIR_COLUMNS)])
+            sts_pairs.append(df[list(_PAIR_COLUMNS)].assign(task=task_label(task)))
             long = pd.concat(
                 [df[["split", c, "score"]].rename(columns={c: "text"}) for c in _PAIR_COLUMNS[3:5]]
             )
@@ -162,7 +165,7 @@ def corpus_points(
             pts["label"] = ""
             pts["gold score"] = np.nan
         pts = pts[pts["text"].str.len() > 0]
-        pts.insert(1, "dataset", task)
+        pts.insert(1, "dataset", task_label(task))
         pts.insert(2, "kind", kind)
         frames.append(pts[list(_POINT_COLUMNS)])
     points = pd.concat(frames, ignore_index=True)
@@ -456,7 +459,8 @@ class PointsView:
                     _ui.df_html(shown_pairs, classes="wb-table wb-points-pairs", index=False)
                 )
         self.table_html.value = (
-            "<style>table.wb-points-sel td:first-child, table.wb-points-pairs td "
+            "<style>table.wb-points-sel td:first-child, table.wb-points-sel th:first-child, "
+            "table.wb-points-pairs td, table.wb-points-pairs th "
             "{text-align:left; max-width:520px}</style>" + "".join(parts)
         )
 
