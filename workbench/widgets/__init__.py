@@ -8,6 +8,10 @@
 - :func:`browse_pairs` (:class:`~.pairs.PairBrowser`): STS pairs sorted by a method's rank
   residual or by disagreement; a selected pair shows its sentences, gold, every method's
   prediction and the sentences' nearest neighbours (also a section of the dashboard).
+- :func:`corpus_view` (:class:`~.scatter.PointsView`): every sentence of the data folder
+  (~200k points) in a WebGL scatter (jupyter-scatter); a lasso or box selection lists the
+  sentences and their STS pairs. The embedding-space views switch to it above
+  :data:`~.scatter.WEBGL_THRESHOLD` points (:func:`~.scatter.space_view`).
 - :mod:`.core`: the logic without widgets (``Method``, ``Workspace``, ``significance``, ...).
 
 Names are imported on first use: ``workbench.widgets.core`` works without ipywidgets.
@@ -25,6 +29,9 @@ _EXPORTS = {
     "EmbeddingExplorer": "explorer",
     "browse_pairs": "pairs",
     "PairBrowser": "pairs",
+    "corpus_view": "scatter",
+    "PointsView": "scatter",
+    "space_view": "scatter",
     "Method": "core",
     "Workspace": "core",
     "significance": "core",
@@ -37,7 +44,7 @@ __all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("core", "dashboard", "explorer", "pairs"):
+    if name in ("core", "dashboard", "explorer", "pairs", "scatter"):
         return importlib.import_module(f"{__name__}.{name}")
     if name in _EXPORTS:
         module = importlib.import_module(f"{__name__}.{_EXPORTS[name]}")
