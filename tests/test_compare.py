@@ -311,7 +311,7 @@ def test_pairs_on_stsb_with_a_transform(senteval_dir):
     from workbench.evaluation import evaluate_sts, load_pairs, predict
 
     methods = [("raw", GLOVE, None), ("first10", GLOVE, ["truncate:first:10"])]
-    df = wb.pairs(methods, max_pairs=120, delta=("raw", "first10"))
+    df = wb.pairs(methods, max_pairs=120, delta=("raw", "first10"), n_boot=200)
     assert len(df) == 120 and df.index.is_unique
     assert df.attrs["protocol"].label == "simcse+max_pairs=120"
     assert (df["protocol"] == "simcse+max_pairs=120").all()
@@ -338,6 +338,11 @@ def test_pairs_on_stsb_with_a_transform(senteval_dir):
         ordered["disagreement"], (ordered["residual:raw"] - ordered["residual:first10"]).abs()
     )
     np.testing.assert_allclose(ordered["delta_sim"], ordered["sim:first10"] - ordered["sim:raw"])
+    # the change of the score those per-pair changes add up to, with its paired test
+    test = df.attrs["delta_test"]
+    rho_b = spearmanr(ordered["sim:first10"], ordered["gold"]).statistic
+    assert test["delta"].iloc[0] == pytest.approx(100 * (rho_b - rho), abs=1e-9)
+    assert 0 < test["p_value"].iloc[0] <= 1 and test["lo"].iloc[0] <= test["hi"].iloc[0]
     # nearest neighbours of the worst pair's sentences, within STS-B's sentences
     top = df.index[0]
     nn = neighbours(df, top, k=3)

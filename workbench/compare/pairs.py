@@ -357,6 +357,8 @@ def pairs(
     data_dir: str | os.PathLike | None = None,
     cache: bool | str = True,
     batch_size: int | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
 ) -> pd.DataFrame:
     """One row per STS pair of ``task`` (a task or a list) under ``protocol``, with every
     method's similarity and rank residual (see the module docstring).
@@ -368,10 +370,12 @@ def pairs(
     first method's ``|residual|``, largest first) is one of :data:`SORTS` or None.
     ``split``/``max_pairs`` override the protocol and are recorded in ``protocol``.
     The frame's ``attrs`` hold the Protocol, the method labels and the space that
-    :func:`neighbours` reads.
+    :func:`neighbours` reads; with ``delta``, ``attrs['delta_test']`` is
+    :func:`workbench.compare` of ``b`` against ``a`` per task (the Spearman change x 100 in
+    the ``all`` setting, its paired-bootstrap CI and p-value over ``n_boot`` resamples).
     """
     from ..encoders import load_encoder
-    from ..evaluation import load_pairs, predict
+    from ..evaluation import compare, load_pairs, predict
 
     resolved = resolve_methods(methods)
     pairs_df = load_pairs(
@@ -412,4 +416,9 @@ def pairs(
         for t, g in pairs_df.groupby("task", sort=False)
     }
     space = PairSpace(texts, embedders)
-    return pair_frame(preds, proto, delta=delta, sort=sort, space=space)
+    df = pair_frame(preds, proto, delta=delta, sort=sort, space=space)
+    if delta is not None:  # the per-pair changes add up to this change of the score
+        a, b = delta
+        test = compare(preds[b], preds[a], n_boot=n_boot, seed=seed)
+        df.attrs["delta_test"] = test.assign(a=a, b=b, aggregation="all")
+    return df
