@@ -150,7 +150,7 @@ class DefSentTrainer(Trainer):
         "ica_max_iter": 1000,
         "stages": 1,
         "pooler": True,
-        "max_entries": 5000,
+        "max_entries": 2000,
     }
 
     def load_data(self, data: TrainingData | None) -> TrainingData:
