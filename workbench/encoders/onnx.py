@@ -117,6 +117,10 @@ def _export_fp32(enc: HFEncoder, path: Path) -> list[str]:
     batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence")
     n_bytes = sum(p.numel() * p.element_size() for p in enc.model.parameters())
     quiet = io.StringIO()
+    # the exporter logs a warning per torchvision operator it cannot register
+    registration = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = registration.level
+    registration.setLevel(logging.ERROR)
     with (
         torch.inference_mode(False),
         torch.no_grad(),
@@ -140,6 +144,7 @@ def _export_fp32(enc: HFEncoder, path: Path) -> list[str]:
             external_data=n_bytes > 1_500_000_000,
             verbose=False,
         )
+    registration.setLevel(level)
     return outputs
 
 
