@@ -113,6 +113,21 @@ def test_cross_encoder_exports_a_crossencoder_folder(teacher):
         wb.load_encoder(teacher)
 
 
+def test_cross_encoder_sts_scores_the_protocol_pairs(teacher):
+    from scipy.stats import spearmanr
+
+    from workbench.evaluation.sts import load_pairs
+    from workbench.training.methods.dse import cross_encoder_sts
+
+    res = cross_encoder_sts(teacher, "STSBenchmark", protocol="simcse")
+    main = res[res["main"]]
+    assert list(main["level"]) == ["all"] and set(res["protocol"]) == {"simcse"}
+    pairs = load_pairs("STSBenchmark", protocol="simcse")
+    pred = load_cross_encoder(teacher).predict(list(zip(pairs["sentence1"], pairs["sentence2"])))
+    want = spearmanr(pred, pairs["score"]).statistic * 100
+    assert float(main["spearman"].iloc[0]) == pytest.approx(want, abs=1e-9)
+
+
 def test_dse_trains_and_exports(tiny, teacher, tmp_path):
     from sentence_transformers import SentenceTransformer
 

@@ -176,8 +176,11 @@ def cross_encoder_sts(
         list(zip(pairs["sentence1"], pairs["sentence2"])), batch_size=batch_size
     )
     out = score(pred, n_boot=n_boot)
-    out["protocol"] = pairs.attrs.get("protocol", protocol)
+    proto = pairs.attrs["protocol"]
+    out["protocol"] = proto.label
+    out["main"] = out["level"] == proto.aggregation  # the rows the protocol reports
     out["encoder"] = str(folder)
+    out["similarity"] = "cross-encoder score"
     return out
 
 
