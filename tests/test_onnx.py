@@ -38,10 +38,10 @@ TEXTS = [
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> tuple[Path, Path]:
     """The tiny BERT and a cache folder holding its float32 export (done once here), with a
-    stale export folder a killed process left, which that export must remove."""
+    stale export folder a killed process left, which that export must remove. Needs the
+    [onnx] extra, which [dev] installs."""
     from test_distributed import make_tiny_bert
 
-    pytest.importorskip("onnxruntime")  # the [onnx] extra (part of [dev])
     folder = make_tiny_bert(tmp_path_factory.mktemp("onnx") / "bert")
     cache = tmp_path_factory.mktemp("onnx-cache")
     stale = cache / "onnx" / ".tmp-onnx-killed"
