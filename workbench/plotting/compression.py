@@ -13,6 +13,9 @@ from . import style
 
 __all__ = ["compression_figure"]
 
+#: y-axis titles of the grid's metrics that the shared vocabulary (style.AXIS_LABELS) lacks
+_METRIC_LABELS = {"ndcg@10": "nDCG@10 × 100", "mrr@10": "MRR@10 × 100"}
+
 
 def _byte_ticks(values: pd.Series) -> dict:
     """Ticks at the powers of two spanned (6 B ... 1536 B reads as 8, 32, 128, 512, 2048)."""
@@ -63,7 +66,7 @@ def compression_figure(
     for j, p in enumerate(panels, start=1):
         part = data[data["_panel"] == p]
         for c, line in part.groupby(color, sort=False):
-            line = line.sort_values(x)
+            line = line.sort_values([x, "dim"])  # PQ keeps its bytes as k changes
             name = str(c)
             fig.add_trace(
                 go.Scatter(
@@ -86,7 +89,6 @@ def compression_figure(
         fig.update_xaxes(
             type="log", title_text="bytes per vector", row=1, col=j, **_byte_ticks(data[x])
         )
-        fig.update_yaxes(
-            title_text=style.axis_label(metric[p] if y == "score" else y), row=1, col=j
-        )
+        key = str(metric[p] if y == "score" else y)
+        fig.update_yaxes(title_text=_METRIC_LABELS.get(key, style.axis_label(key)), row=1, col=j)
     return style.finish(fig, "compression", title)
