@@ -239,5 +239,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"{info['dev_metric']}"
         )
     print(f"{info['steps_per_second']} steps/s; written to {res.out}")
-    print(f"evaluate: workbench sts --encoder {res.out} --tasks STSBenchmark")
+    if info.get("kind") == "cross-encoder":  # scores pairs: no embeddings for `workbench sts`
+        print(f"evaluate: workbench.training.methods.dse.cross_encoder_sts({str(res.out)!r})")
+    else:
+        print(f"evaluate: workbench sts --encoder {res.out} --tasks STSBenchmark")
     return 0

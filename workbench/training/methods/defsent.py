@@ -267,5 +267,5 @@ class DefSentTrainer(Trainer):
         return defsent_loss(reps.float(), self.table.weight, target)
 
     def export(self, out: Path, info: dict[str, Any]) -> None:
-        info = {**info, "defsent": {"entries": self.n_entries, "stages": self.options["stages"]}}
+        info["defsent"] = {"entries": self.n_entries, "stages": self.options["stages"]}
         super().export(out, info)

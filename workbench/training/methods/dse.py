@@ -244,8 +244,10 @@ class CrossEncoderTrainer(Trainer):
         return {"spearman@pairs": dev, "score": dev}
 
     def export(self, out: Path, info: dict[str, Any]) -> None:
-        metric = (info.get("dev_metric") or "").replace("cosine", "the pair scores")
-        info = {**info, "dev_metric": metric or None}
+        # in place: the TrainResult (and the CLI's summary) share this dict
+        if info.get("dev_metric"):
+            info["dev_metric"] = info["dev_metric"].replace("cosine", "the pair scores")
+        info["kind"] = "cross-encoder"
         export_cross_encoder(self.ce, self.encoder.tokenizer, out, info, self.config.max_len)
 
 

@@ -208,11 +208,9 @@ class MergeTrainer(Trainer):
     def export(self, out: Path, info: dict[str, Any]) -> None:
         self.materialize()
         alpha = self.weights.alpha.detach().cpu().numpy().astype(np.float64)
-        info = {
-            **info,
-            "merge": {
-                "variants": [str(p) for p in self.variant_paths],
-                "weights": [round(float(a), 6) for a in alpha],
-            },
+        # in place: the TrainResult shares this dict
+        info["merge"] = {
+            "variants": [str(p) for p in self.variant_paths],
+            "weights": [round(float(a), 6) for a in alpha],
         }
         super().export(out, info)
