@@ -259,7 +259,9 @@ def study(
     default). ``data``: one dataset for every recipe that accepts its kind (the others keep
     their default; the table's ``data`` column says which). ``options``: per recipe, its
     ``--opt`` options (``{"conan": {"mine_every": 20}}``). ``merge`` merges the other
-    recipes' runs of the same seed. ``max_pairs``: first N pairs per STS subset (quick
+    recipes' runs of the same seed; ``dse`` without a ``teacher`` option first trains a
+    ``cross-encoder`` teacher from the same base on the same budget (its folder is
+    ``cross-encoder-s<seed>``). ``max_pairs``: first N pairs per STS subset (quick
     looks; recorded in the protocol). ``eval_data``/``eval_max_pairs``: the graded dev pairs
     that pick each run's checkpoint (STS-B dev, first 500 pairs).
     """
@@ -277,6 +279,12 @@ def study(
         raise InvalidInputError("steps must be >= 1")
     if not 0 < retained_fraction <= 1:
         raise InvalidInputError("retained_fraction must lie in (0, 1]")
+    if "cross-encoder" in labels:
+        raise InvalidInputError(
+            "cross-encoder trains dse's teacher, not an embedding model; list dse and the "
+            "study trains its teacher (same base, seed and steps), or pass "
+            "options={'dse': {'teacher': FOLDER}}"
+        )
     unknown = set(options or {}) - set(labels)
     if unknown:
         raise InvalidInputError(f"options for recipes not in the study: {sorted(unknown)}")
@@ -309,6 +317,25 @@ def study(
         for seed in seeds:
             folder = out / f"{label.replace(':', '-')}-s{seed}"
             opts = dict((options or {}).get(label, {}))
+            if name == "dse" and not opts.get("teacher"):
+                # DSE distils a cross-encoder: train one on the same budget first
+                teacher = out / f"cross-encoder-s{seed}"
+                train(
+                    "cross-encoder",
+                    base=base,
+                    out=teacher,
+                    steps=int(steps),
+                    seed=seed,
+                    batch_size=batch_size,
+                    max_len=max_len,
+                    lr=lr,
+                    device=device,
+                    reuse=True,
+                    eval_data=eval_data,
+                    eval_max_pairs=eval_max_pairs,
+                    show_progress=show_progress,
+                )
+                opts["teacher"] = str(teacher)
             if name == "merge" and "variants" not in opts:
                 opts["variants"] = [
                     str(folders[f"{other}-s{seed}"]) for other in order if other != "merge"
