@@ -516,6 +516,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--max-pairs", type=_positive_int, help="first N pairs per subset (quick)")
     p.add_argument("--n-boot", type=int, default=1000)
     p.add_argument("--geometry-max-n", type=_positive_int, default=2000)
+    p.add_argument(
+        "--eval-max-pairs",
+        type=_positive_int,
+        default=500,
+        help="STS-B dev pairs that pick each run's checkpoint (default 500)",
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true", help="the table as JSON records")
     p.set_defaults(func=cmd_study)
@@ -558,6 +564,7 @@ def cmd_study(args: argparse.Namespace) -> int:
         max_pairs=args.max_pairs,
         n_boot=args.n_boot,
         geometry_max_n=args.geometry_max_n,
+        eval_max_pairs=args.eval_max_pairs,
         device=args.device,
         show_progress=not args.json,
     )
