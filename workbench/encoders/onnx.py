@@ -149,7 +149,11 @@ def _export_fp32(enc: HFEncoder, path: Path) -> list[str]:
 
 
 def _quantize_int8(src: Path, dst: Path) -> None:
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    _import_ort()  # a clear message when the [onnx] extra is missing
+    try:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+    except ImportError:  # pragma: no cover - onnxruntime without its quantization tools
+        raise WorkbenchError(f"int8 quantisation needs onnxruntime: {INSTALL_HINT}") from None
 
     external = any(p.suffix == ".data" for p in src.parent.iterdir())
     # quantize_dynamic logs a root-logger warning suggesting shape-inference pre-processing;
@@ -222,7 +226,7 @@ def exported_model(
             log.info("quantising the ONNX export of %s to int8 in %s (once)", enc.name, target)
             _quantize_int8(src, tmp / MODEL_FILE)
             outputs = src_meta["outputs"]
-        import onnxruntime
+        onnxruntime = _import_ort()
         import torch
 
         meta = {
