@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 
 import numpy as np
@@ -9,7 +10,9 @@ import pytest
 from test_distributed import make_tiny_bert, write_data
 
 from workbench.errors import InvalidInputError
-from workbench.training import study as S
+
+# the module (workbench.training's `study` attribute is the function of the same name)
+S = importlib.import_module("workbench.training.study")
 
 
 @pytest.fixture(scope="module")
