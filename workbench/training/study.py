@@ -248,6 +248,7 @@ def study(
     retained_fraction: float = 0.25,
     eval_data: str | None = "stsb-dev",
     eval_max_pairs: int | None = 500,
+    same_pooling: bool = True,
     device: str = "auto",
     show_progress: bool = True,
 ) -> StudyResult:
@@ -263,13 +264,16 @@ def study(
     ``cross-encoder`` teacher from the same base on the same budget (its folder is
     ``cross-encoder-s<seed>``). ``max_pairs``: first N pairs per STS subset (quick
     looks; recorded in the protocol). ``eval_data``/``eval_max_pairs``: the graded dev pairs
-    that pick each run's checkpoint (STS-B dev, first 500 pairs).
+    that pick each run's checkpoint (STS-B dev, first 500 pairs). ``same_pooling``: a recipe
+    whose defaults name a pooling (jtcse: CLS, as its reference) trains and is scored with the
+    base's pooling instead, so the table compares training, not pooling; ``False`` keeps each
+    recipe's.
     """
     from ..encoders import load_encoder
     from ..evaluation import load_pairs
     from .data import load_training_data
     from .loop import train
-    from .recipes import METHODS, accepted_kinds, resolve_recipe
+    from .recipes import METHODS, accepted_kinds, recipe_defaults, resolve_recipe
 
     labels = _check_recipes(recipes)
     seeds = [int(s) for s in seeds]
@@ -305,7 +309,8 @@ def study(
         "cache_dir": metrics_dir,
     }
 
-    base_metrics = evaluate_variant(load_encoder(base), pairs, **ev)
+    base_encoder = load_encoder(base)
+    base_metrics = evaluate_variant(base_encoder, pairs, **ev)
     rows: list[dict[str, Any]] = []
     per_label: dict[str, list[dict[str, Any]]] = {}
     folders: dict[str, Path] = {}
@@ -314,6 +319,10 @@ def study(
         name, inner = resolve_recipe(label)
         kinds = accepted_kinds(name, inner)
         used = data if data_kind in kinds else None
+        pooling = None  # the recipe's default, which is the base's unless the recipe names one
+        own = recipe_defaults(name, inner).get("pooling")
+        if same_pooling and own is not None and own != base_encoder.pooling:
+            pooling = base_encoder.pooling
         for seed in seeds:
             folder = out / f"{label.replace(':', '-')}-s{seed}"
             opts = dict((options or {}).get(label, {}))
@@ -349,6 +358,7 @@ def study(
                 data=used,
                 out=folder,
                 inner=inner,
+                pooling=pooling,
                 steps=int(steps),
                 seed=seed,
                 batch_size=batch_size,
@@ -376,6 +386,7 @@ def study(
                     "train_seconds": info.get("train_seconds"),
                     "best_step": res.best_step,
                     "paper_method": name in METHODS,
+                    "pooling": info.get("config", {}).get("pooling"),
                     **_flat(m, tasks),
                 }
             )
@@ -428,6 +439,7 @@ def study(
         "n_boot": n_boot,
         "geometry": f"{geometry_texts}, {geometry_max_n} texts",
         "retained_fraction": retained_fraction,
+        "pooling": base_encoder.pooling if same_pooling else "each recipe's",
     }
     table.attrs["settings"] = settings
     _atomic_json(out / "study.json", {"settings": settings, "table": table.to_dict("records")})
