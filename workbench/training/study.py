@@ -315,6 +315,18 @@ def study(
     per_label: dict[str, list[dict[str, Any]]] = {}
     folders: dict[str, Path] = {}
     order = [r for r in labels if r != "merge"] + [r for r in labels if r == "merge"]
+    common = {  # what every run of the study shares (the budget and the evaluation)
+        "base": base,
+        "steps": int(steps),
+        "batch_size": batch_size,
+        "max_len": max_len,
+        "lr": lr,
+        "device": device,
+        "reuse": True,
+        "eval_data": eval_data,
+        "eval_max_pairs": eval_max_pairs,
+        "show_progress": show_progress,
+    }
     for label in order:
         name, inner = resolve_recipe(label)
         kinds = accepted_kinds(name, inner)
@@ -329,21 +341,7 @@ def study(
             if name == "dse" and not opts.get("teacher"):
                 # DSE distils a cross-encoder: train one on the same budget first
                 teacher = out / f"cross-encoder-s{seed}"
-                train(
-                    "cross-encoder",
-                    base=base,
-                    out=teacher,
-                    steps=int(steps),
-                    seed=seed,
-                    batch_size=batch_size,
-                    max_len=max_len,
-                    lr=lr,
-                    device=device,
-                    reuse=True,
-                    eval_data=eval_data,
-                    eval_max_pairs=eval_max_pairs,
-                    show_progress=show_progress,
-                )
+                train("cross-encoder", out=teacher, seed=seed, **common)
                 opts["teacher"] = str(teacher)
             if name == "merge" and "variants" not in opts:
                 opts["variants"] = [
@@ -354,22 +352,13 @@ def study(
             log.info("study: %s seed %d", label, seed)
             res = train(
                 name,
-                base=base,
                 data=used,
                 out=folder,
                 inner=inner,
                 pooling=pooling,
-                steps=int(steps),
                 seed=seed,
-                batch_size=batch_size,
-                max_len=max_len,
-                lr=lr,
-                device=device,
-                reuse=True,
-                eval_data=eval_data,
-                eval_max_pairs=eval_max_pairs,
-                show_progress=show_progress,
                 options=opts or None,
+                **common,
             )
             folders[f"{label}-s{seed}"] = folder
             m = evaluate_variant(load_encoder(folder), pairs, **ev)
