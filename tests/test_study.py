@@ -118,3 +118,14 @@ def test_train_cli_lists_recipes_and_refuses_unknown_options(capsys, tmp_path):
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "unknown recipe 'nope'" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "r").exists()
+
+
+def test_study_replaces_runs_made_with_other_settings(tiny, tmp_path):
+    first = _study(tiny, tmp_path / "study", seeds=[1])
+    assert set(first.runs["steps"]) == {2}
+    # another budget in the same folder retrains (the folder is the study's cache), and the
+    # user's own files beside the runs stay
+    (tmp_path / "study" / "notes.txt").write_text("mine")
+    again = _study(tiny, tmp_path / "study", seeds=[1], steps=3)
+    assert set(again.runs["steps"]) == {3}
+    assert (tmp_path / "study" / "notes.txt").read_text() == "mine"

@@ -272,7 +272,6 @@ def study(
     from ..encoders import load_encoder
     from ..evaluation import load_pairs
     from .data import load_training_data
-    from .loop import train
     from .recipes import METHODS, accepted_kinds, recipe_defaults, resolve_recipe
 
     labels = _check_recipes(recipes)
@@ -341,7 +340,7 @@ def study(
             if name == "dse" and not opts.get("teacher"):
                 # DSE distils a cross-encoder: train one on the same budget first
                 teacher = out / f"cross-encoder-s{seed}"
-                train("cross-encoder", out=teacher, seed=seed, **common)
+                _train("cross-encoder", teacher, seed=seed, **common)
                 opts["teacher"] = str(teacher)
             if name == "merge" and "variants" not in opts:
                 opts["variants"] = [
@@ -350,10 +349,10 @@ def study(
                 if not opts["variants"]:
                     raise InvalidInputError("merge needs other recipes in the study to merge")
             log.info("study: %s seed %d", label, seed)
-            res = train(
+            res = _train(
                 name,
+                folder,
                 data=used,
-                out=folder,
                 inner=inner,
                 pooling=pooling,
                 seed=seed,
@@ -460,6 +459,21 @@ def describe_recipes() -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def _train(recipe: str, folder: Path, **kw: Any):
+    """``train(..., reuse=True)`` into the study's own folder; a finished run there made
+    with other settings (an earlier budget, an older default) is replaced, as a cache entry
+    would be, instead of stopping the study."""
+    from .export import TRAINING_FILE
+    from .loop import TrainConfig, _finished_result, train
+
+    fields = {k: v for k, v in kw.items() if k != "reuse"}
+    cfg = TrainConfig(recipe=recipe, out=str(folder), **fields).resolved()
+    stale = (folder / TRAINING_FILE).is_file() and _finished_result(folder, cfg) is None
+    if stale:
+        log.warning("study: %s was trained with other settings; training it again", folder)
+    return train(recipe, out=folder, overwrite=stale, **kw)
 
 
 def _avg(m: dict[str, Any], tasks: list[str]) -> float:
