@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 from scipy.stats import ortho_group, rankdata, spearmanr
 
-from workbench.compare.pairs import neighbours, pair_frame, rank_residual, sort_pairs
-from workbench.compare.spaces import (
+from workbench.comparison.pairs import neighbours, pair_frame, rank_residual, sort_pairs
+from workbench.comparison.spaces import (
     compare_spaces,
     knn_overlap,
     linear_cka,
@@ -214,7 +214,7 @@ def test_minilm_vs_glove_on_stsb_test_sentences(senteval_dir, capsys):
 def test_layer_cka_on_a_tiny_bert(tmp_path):
     from test_distributed import make_tiny_bert
 
-    from workbench.compare.spaces import layer_cka
+    from workbench.comparison.spaces import layer_cka
     from workbench.encoders import load_encoder
     from workbench.geometry.layers import encode_layers
     from workbench.plotting.compare import layer_cka_heatmap
@@ -413,3 +413,12 @@ def test_dashboard_feeds_the_pair_browser(senteval_dir):
     dash.aggregation.value = "wmean"
     assert "aggregation=wmean" in pb.frame["protocol"].iloc[0]
     assert pb.frame.attrs["rank_groups"] == "subset"
+
+
+def test_wb_compare_stays_the_paired_test_after_the_comparison_package_loads():
+    # the package is `workbench.comparison`, so importing it never replaces wb.compare
+    import workbench as wb
+    import workbench.comparison  # noqa: F401
+
+    assert callable(wb.compare) and wb.compare.__module__ == "workbench.evaluation.sts"
+    assert callable(wb.pairs) and callable(wb.compare_spaces)

@@ -37,8 +37,8 @@ _EXPORTS = {
     "load_classification": "workbench.datasets",
     "STS_TASKS": "workbench.datasets",
     "WorkbenchError": "workbench.errors",
-    "pairs": "workbench.compare",
-    "compare_spaces": "workbench.compare",
+    "pairs": "workbench.comparison",
+    "compare_spaces": "workbench.comparison",
 }
 _SUBMODULES = {
     "datasets",
@@ -52,7 +52,7 @@ _SUBMODULES = {
     "training",
     "plotting",
     "widgets",
-    "compare",
+    "comparison",
     "compression",
     "corpus",
 }

@@ -25,7 +25,7 @@ PLUGINS = (
     "workbench.training.cli",
     "workbench.training.study",
     "workbench.report",
-    "workbench.compare.cli",
+    "workbench.comparison.cli",
     "workbench.compression.cli",
     "workbench.corpus.cli",
 )

@@ -555,7 +555,7 @@ class CompareDashboard:
     def _update_pairs(self, preds, tasks, max_pairs, agg: str) -> None:
         """Feed the pair browser the predictions just scored (ranked as the table's
         aggregation correlates them); a failure here never costs the table."""
-        from ..compare.pairs import PairSpace
+        from ..comparison.pairs import PairSpace
 
         try:
             pairs = self.workspace.pairs(tasks, max_pairs)

@@ -138,7 +138,7 @@ class PairBrowser:
 
         if frame is None and methods is not None:
             try:
-                from ..compare import pairs
+                from ..comparison import pairs
 
                 frame = pairs(
                     methods, task, protocol, max_pairs=max_pairs, delta=delta, sort=None,
@@ -186,9 +186,9 @@ class PairBrowser:
         delta: tuple[str, str] | None = None,
     ) -> None:
         """Show the pairs of :func:`workbench.predict` frames ``{label: frame}`` (what the
-        dashboard holds); ``space`` (a :class:`~workbench.compare.pairs.PairSpace`) gives
+        dashboard holds); ``space`` (a :class:`~workbench.comparison.pairs.PairSpace`) gives
         the nearest neighbours."""
-        from ..compare.pairs import pair_frame
+        from ..comparison.pairs import pair_frame
 
         try:
             frame = pair_frame(predictions, protocol, delta=delta, space=space)
@@ -217,7 +217,7 @@ class PairBrowser:
     def refresh(self) -> bool:
         """Re-sort the list from the controls and show the first pair (or keep the selected
         one when it is still listed)."""
-        from ..compare.pairs import sort_pairs
+        from ..comparison.pairs import sort_pairs
 
         if self.frame is None:
             return False
@@ -262,7 +262,7 @@ class PairBrowser:
     def select(self, index: Any) -> bool:
         """Show pair ``index`` (an index label of the pair table): sentences, gold, every
         method's similarity and residual, and the nearest neighbours of both sentences."""
-        from ..compare.pairs import PairSpace, neighbours
+        from ..comparison.pairs import PairSpace, neighbours
         from ..plotting.compare import pair_residuals
 
         if self.frame is None or index not in self.frame.index:

@@ -4,7 +4,8 @@ and how a transform (whitening, truncation, a layer) moves each pair.
 >>> df = wb.pairs(["all-MiniLM-L6-v2", "glove-6b-50d"])                  # doctest: +SKIP
 >>> df = wb.pairs([("raw", "glove-6b-50d", None),
 ...                ("zca", "glove-6b-50d", ["whiten:zca"])], delta=("raw", "zca"))  # doctest: +SKIP
->>> wb.compare.neighbours(df, df.index[0])                                # doctest: +SKIP
+>>> from workbench.comparison import neighbours
+>>> neighbours(df, df.index[0])                                 # doctest: +SKIP
 
 One row per STS pair, in the order :func:`workbench.load_pairs` reads them (the frame's index
 is that position, kept through sorting): ``task``, ``subset``, ``split``, ``sentence1``,

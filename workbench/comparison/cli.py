@@ -1,7 +1,7 @@
 """``workbench compare-spaces`` (registered by :mod:`workbench.cli`).
 
-A thin wrapper over :func:`workbench.compare.compare_spaces` and
-:func:`~workbench.compare.spaces.layer_cka`; ``--json`` prints one JSON document on stdout.
+A thin wrapper over :func:`workbench.comparison.compare_spaces` and
+:func:`~workbench.comparison.spaces.layer_cka`; ``--json`` prints one JSON document on stdout.
 Heavy imports happen inside the commands: this module is imported for every CLI call.
 """
 
