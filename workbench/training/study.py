@@ -491,9 +491,7 @@ def _flat(m: dict[str, Any], tasks: list[str]) -> dict[str, float]:
     )
     row.update({"avg": mean, "avg_lo": lo, "avg_hi": hi})
     row.update({k: (math.nan if v is None else float(v)) for k, v in m["geometry"].items()})
-    row["retained@25%" if m["settings"]["retained_fraction"] == 0.25 else "retained"] = m[
-        "retained"
-    ]
+    row[f"retained@{m['settings']['retained_fraction']:.0%}"] = m["retained"]
     return row
 
 
